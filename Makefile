@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+# Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt change.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export SEGMENTATION_WAREHOUSE_PATH ?= $(CURDIR)/data/warehouse.duckdb
+
+.PHONY: run test lint typecheck unit ui bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) on PATH (or PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## run: the main job end to end on the embedded default (synthetic EBQ data -> data/warehouse.duckdb)
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/segmentation run
+
+## test: lint, type checks and the whole test suite
+test: lint unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check segmentation_assets segmentation_assets_tests benchmarks
+	$(BIN)/ruff format --check segmentation_assets segmentation_assets_tests benchmarks
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## ui: the Dagster UI on http://127.0.0.1:3000 with this repository's dagster.yaml
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## bench: scale runs with recorded results (see benchmarks/README.md)
+bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m benchmarks.run_benchmark
+
+## lock: re-resolve the pinned set (needs network to the package index)
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf data/*.duckdb data/*.duckdb.wal data/reports data/synthetic .dagster_home

@@ -1,0 +1,1 @@
+"""Customer segmentation for Bloomreach Engagement BigQuery (EBQ) data as Dagster assets."""

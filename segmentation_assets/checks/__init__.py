@@ -1,0 +1,1 @@
+"""Asset checks, per stage: Great Expectations suites and cheap SQL invariants."""

@@ -1,0 +1,278 @@
+"""Checks on ``merged_ids`` and ``profiles``: one id → one survivor, one row per customer, revenue
+reconciles with the events, value ranges (Great Expectations)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    asset_check,
+)
+
+from segmentation_assets.assets.identity import merged_ids
+from segmentation_assets.assets.profiles import profiles
+from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
+from segmentation_assets.checks.gx_suite import Expectation, run_suite
+from segmentation_assets.identity import CONFLICTS_TABLE, MERGED_IDS_TABLE
+from segmentation_assets.ingest import RAW_EVENTS_TABLE
+from segmentation_assets.partitions import daily_partitions
+from segmentation_assets.profiles import PROFILE_RUNS_TABLE, PROFILES_TABLE
+from segmentation_assets.resources import WarehouseResource
+from segmentation_assets.traits import TRAITS
+
+MERGED_IDS_RESOLVED = "merged_ids_fully_resolved"
+IDENTITY_CONFLICT_SHARE = "identity_conflict_share"
+PROFILES_ONE_ROW_PER_CUSTOMER = "profiles_one_row_per_customer"
+PROFILES_EVENTS_RESOLVE = "profiles_every_event_id_resolves"
+PROFILES_REVENUE_RECONCILES = "profiles_revenue_reconciles"
+PROFILES_VALUE_RANGES = "profiles_value_ranges"
+
+#: Conflicts above this share of merged ids turn the warning into an error.
+MAX_CONFLICT_SHARE = 0.01
+REVENUE_TOLERANCE = 1e-6
+
+
+@asset_check(
+    asset=merged_ids,
+    name=MERGED_IDS_RESOLVED,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description="Every id maps to exactly one survivor, and every survivor maps to itself (no chain left).",
+)
+def merged_ids_fully_resolved(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with warehouse.connection() as con:
+        duplicated, unresolved = 0, 0
+        for as_of in check_dates(context):
+            row = con.execute(
+                f"SELECT count(*) - count(DISTINCT internal_customer_id), "
+                f"count(*) FILTER (surviving_id NOT IN (SELECT internal_customer_id FROM {MERGED_IDS_TABLE} "
+                f"  WHERE as_of_date = $d AND internal_customer_id = surviving_id)) "
+                f"FROM {MERGED_IDS_TABLE} WHERE as_of_date = $d",
+                {"d": as_of},
+            ).fetchone()
+            assert row is not None
+            duplicated += int(row[0])
+            unresolved += int(row[1])
+    return AssetCheckResult(
+        passed=duplicated == 0 and unresolved == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"ids_mapped_twice": duplicated, "ids_not_fully_resolved": unresolved},
+    )
+
+
+@asset_check(
+    asset=merged_ids,
+    name=IDENTITY_CONFLICT_SHARE,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    description=(
+        "Cycles and contested merges are listed in identity_conflicts: a warning when any exist, "
+        f"an error above {MAX_CONFLICT_SHARE:.0%} of merged ids."
+    ),
+)
+def identity_conflict_share(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with warehouse.connection() as con:
+        conflicts, merged = 0, 0
+        for as_of in check_dates(context):
+            row = con.execute(
+                f"SELECT (SELECT count(*) FROM {CONFLICTS_TABLE} WHERE as_of_date = $d), "
+                f"(SELECT count(*) FROM {MERGED_IDS_TABLE} WHERE as_of_date = $d "
+                "  AND internal_customer_id <> surviving_id)",
+                {"d": as_of},
+            ).fetchone()
+            assert row is not None
+            conflicts += int(row[0])
+            merged += int(row[1])
+    share = conflicts / merged if merged else 0.0
+    return AssetCheckResult(
+        passed=conflicts == 0,
+        severity=AssetCheckSeverity.ERROR
+        if share > MAX_CONFLICT_SHARE
+        else AssetCheckSeverity.WARN,
+        metadata={"conflicts": conflicts, "merged_ids": merged, "conflict_share": share},
+    )
+
+
+def _window_start(con: object, as_of: date) -> date:
+    """First day of the window the stored profiles for ``as_of`` were computed over."""
+    row = con.execute(  # type: ignore[attr-defined]
+        f"SELECT window_days FROM {PROFILE_RUNS_TABLE} WHERE as_of_date = $d", {"d": as_of}
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no profile run recorded for {as_of}: materialize profiles first")
+    return as_of - timedelta(days=int(row[0]) - 1)
+
+
+@asset_check(
+    asset=profiles,
+    name=PROFILES_ONE_ROW_PER_CUSTOMER,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description="Exactly one profile row per surviving customer id.",
+)
+def profiles_one_row_per_customer(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with warehouse.connection() as con:
+        duplicates, rows = 0, 0
+        for as_of in check_dates(context):
+            row = con.execute(
+                f"SELECT count(*), count(*) - count(DISTINCT customer_id) FROM {PROFILES_TABLE} "
+                "WHERE as_of_date = $d",
+                {"d": as_of},
+            ).fetchone()
+            assert row is not None
+            rows += int(row[0])
+            duplicates += int(row[1])
+    return AssetCheckResult(
+        passed=duplicates == 0 and rows > 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"rows": rows, "duplicate_customer_rows": duplicates},
+    )
+
+
+@asset_check(
+    asset=profiles,
+    name=PROFILES_EVENTS_RESOLVE,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    additional_deps=[merged_ids],
+    description="Every event id in the window resolves through merged_ids to a profiled customer.",
+)
+def profiles_every_event_id_resolves(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    unresolved = 0
+    with warehouse.connection() as con:
+        for as_of in check_dates(context):
+            oldest = _window_start(con, as_of)
+            result = con.execute(
+                f"SELECT count(DISTINCT e.internal_customer_id) FROM {RAW_EVENTS_TABLE} e "
+                f"LEFT JOIN {MERGED_IDS_TABLE} m ON m.as_of_date = $d AND m.internal_customer_id = e.internal_customer_id "
+                f"LEFT JOIN {PROFILES_TABLE} p ON p.as_of_date = $d AND p.customer_id = m.surviving_id "
+                "WHERE e.event_date BETWEEN $start AND $d AND p.customer_id IS NULL",
+                {"d": as_of, "start": oldest},
+            ).fetchone()
+            unresolved += int(result[0]) if result else 0
+    return AssetCheckResult(
+        passed=unresolved == 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"unresolved_event_ids": unresolved},
+    )
+
+
+@asset_check(
+    asset=profiles,
+    name=PROFILES_REVENUE_RECONCILES,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description="Sum of profile net revenue equals net revenue of the window's purchase events.",
+)
+def profiles_revenue_reconciles(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    profile_total, event_total = 0.0, 0.0
+    with warehouse.connection() as con:
+        for as_of in check_dates(context):
+            row = con.execute(
+                f"SELECT coalesce(sum(net_revenue), 0) FROM {PROFILES_TABLE} WHERE as_of_date = $d",
+                {"d": as_of},
+            ).fetchone()
+            assert row is not None
+            profile_total += float(row[0])
+            oldest = _window_start(con, as_of)
+            events = con.execute(
+                f"SELECT coalesce(sum(CASE purchase_status WHEN 'success' THEN amount_base "
+                f"WHEN 'refund' THEN -amount_base ELSE 0 END), 0) FROM {RAW_EVENTS_TABLE} "
+                "WHERE source_table = 'purchase' AND event_date BETWEEN $start AND $d",
+                {"d": as_of, "start": oldest},
+            ).fetchone()
+            event_total += float(events[0]) if events else 0.0
+    difference = abs(profile_total - event_total)
+    return AssetCheckResult(
+        passed=difference <= REVENUE_TOLERANCE * max(1.0, abs(event_total)),
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "profiles_net_revenue": profile_total,
+            "events_net_revenue": event_total,
+            "difference": difference,
+        },
+    )
+
+
+def _range_expectations() -> list[Expectation]:
+    expectations = [
+        Expectation("ExpectColumnValuesToNotBeNull", column="customer_id"),
+        Expectation("ExpectColumnValuesToBeUnique", column="customer_id"),
+    ]
+    for trait in TRAITS:
+        if trait.kind != "numeric":
+            continue
+        if trait.unit.startswith(("share", "probability", "score 0-1")):
+            expectations.append(
+                Expectation(
+                    "ExpectColumnValuesToBeBetween", column=trait.name, min_value=0, max_value=1
+                )
+            )
+        elif trait.unit in ("count", "days") or trait.name in (
+            "expected_purchases",
+            "predicted_clv",
+        ):
+            expectations.append(
+                Expectation("ExpectColumnValuesToBeBetween", column=trait.name, min_value=0)
+            )
+        elif trait.unit.startswith("quintile"):
+            expectations.append(
+                Expectation(
+                    "ExpectColumnValuesToBeBetween", column=trait.name, min_value=1, max_value=5
+                )
+            )
+    return expectations
+
+
+PROFILES_SUITE = _range_expectations()
+
+
+@asset_check(
+    asset=profiles,
+    name=PROFILES_VALUE_RANGES,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description="Rates and probabilities in [0, 1], counts and days non-negative, RFM scores 1-5 (Great Expectations).",
+)
+def profiles_value_ranges(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    with warehouse.connection() as con:
+        frame = con.execute(
+            f"SELECT * FROM {PROFILES_TABLE} WHERE as_of_date = ANY($dates)",
+            {"dates": check_dates(context)},
+        ).df()
+    outcome = run_suite(frame, PROFILES_VALUE_RANGES, PROFILES_SUITE)
+    return AssetCheckResult(
+        passed=outcome.success,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"rows_checked": len(frame), **outcome.to_metadata()},
+    )
+
+
+PROFILE_CHECKS = [
+    merged_ids_fully_resolved,
+    identity_conflict_share,
+    profiles_one_row_per_customer,
+    profiles_every_event_id_resolves,
+    profiles_revenue_reconciles,
+    profiles_value_ranges,
+]

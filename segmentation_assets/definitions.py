@@ -1,0 +1,80 @@
+"""Assembly only: assets, checks, jobs, schedules, sensors and resources chosen by environment.
+
+``SEGMENTATION_SOURCE`` picks the EBQ source (synthetic | ebq_export | bigquery); the other
+``SEGMENTATION_*`` variables are documented in settings.py and the README.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor
+
+from segmentation_assets.assets import STAGE_ASSETS
+from segmentation_assets.checks import ingest_checks, profile_checks, segment_checks
+from segmentation_assets.jobs import JOBS
+from segmentation_assets.resources import (
+    BigQuerySource,
+    EBQExportSource,
+    EBQSource,
+    LLMResource,
+    ReportsResource,
+    SyntheticSource,
+    WarehouseResource,
+)
+from segmentation_assets.schedules import SCHEDULES
+from segmentation_assets.settings import Settings, get_settings
+
+
+def build_source(settings: Settings) -> EBQSource:
+    """The EBQ source the environment asks for."""
+    if settings.source == "ebq_export":
+        if settings.export_path is None:
+            raise ValueError("SEGMENTATION_SOURCE=ebq_export needs SEGMENTATION_EXPORT_PATH")
+        return EBQExportSource(path=str(settings.export_path))
+    if settings.source == "bigquery":
+        if not (settings.bigquery_project and settings.bigquery_dataset):
+            raise ValueError(
+                "SEGMENTATION_SOURCE=bigquery needs SEGMENTATION_BIGQUERY_PROJECT and _DATASET"
+            )
+        return BigQuerySource(project=settings.bigquery_project, dataset=settings.bigquery_dataset)
+    return SyntheticSource(
+        directory=str(settings.synthetic_dir),
+        n_customers=settings.synthetic_customers,
+        seed=settings.synthetic_seed,
+        start_date=settings.synthetic_start_date.isoformat(),
+        end_date=settings.synthetic_end_date.isoformat(),
+    )
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Resources by environment: the local default is a DuckDB file and synthetic data."""
+    return {
+        "warehouse": WarehouseResource(
+            path=str(settings.warehouse_path),
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads,
+        ),
+        "source": build_source(settings),
+        "llm": LLMResource(model=settings.llm_model),
+        "reports": ReportsResource(directory=str(settings.reports_dir)),
+    }
+
+
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    settings = settings or get_settings()
+    return Definitions(
+        assets=STAGE_ASSETS,
+        asset_checks=[
+            *ingest_checks.INGEST_CHECKS,
+            *profile_checks.PROFILE_CHECKS,
+            *segment_checks.SEGMENT_CHECKS,
+        ],
+        jobs=JOBS,
+        schedules=SCHEDULES,
+        resources=build_resources(settings),
+        # Every step holds the single DuckDB writer slot anyway; one process also imports the
+        # heavy libraries (Great Expectations, scikit-learn) once per run instead of once per step.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,227 @@
+"""Identity resolution: every customer id ever seen → exactly one surviving id, as of a date.
+
+Bloomreach does not rewrite events when customers merge, so events carry whatever id was current
+when they happened. ``customers_id_history`` records each merge as (surviving id, past id); merges
+chain (a→b, then b→c) and exports can contain contradictions. The rules, applied in order:
+
+1. A merge event timestamped after the as-of date is not applied (backfills see the graph as it was).
+2. A past id claimed by several survivors keeps the claim with the latest merge timestamp, then the
+   alphabetically smallest survivor; the others are recorded as ``multiple_survivors`` conflicts.
+3. Chains resolve transitively to the id at the end of the chain.
+4. A cycle (a→b→a) has no end: all its members map to the alphabetically smallest id in the cycle's
+   component, recorded as a ``cycle`` conflict.
+
+Scales to millions of ids: ids are integer-coded and components come from scipy's sparse
+connected-components routine; there is no per-id Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+@dataclass(frozen=True)
+class IdentityResolution:
+    """``mapping``: internal_customer_id → surviving_id (one row per id, sorted);
+    ``conflicts``: conflict_type, ids (comma-separated, sorted), chosen_survivor."""
+
+    mapping: pd.DataFrame
+    conflicts: pd.DataFrame
+
+    @property
+    def merged_id_count(self) -> int:
+        return int((self.mapping["internal_customer_id"] != self.mapping["surviving_id"]).sum())
+
+
+def resolve_identities(
+    id_history: pd.DataFrame,
+    seen_ids: pd.Series | None = None,
+    merge_events: pd.DataFrame | None = None,
+    as_of_end: datetime | None = None,
+) -> IdentityResolution:
+    """Resolve the identity graph.
+
+    Args:
+        id_history: columns ``internal_customer_id`` (survivor) and ``past_id``.
+        seen_ids: further ids (from events, customer properties) that must appear in the mapping.
+        merge_events: optional columns ``internal_customer_id`` (survivor), ``merged_customer_id``,
+            ``timestamp`` (UTC) — used to drop merges after ``as_of_end`` and to order claims.
+        as_of_end: the exclusive end of the as-of day (UTC).
+    """
+    for column in ("internal_customer_id", "past_id"):
+        if column not in id_history.columns:
+            raise ValueError(f"customers_id_history: required column {column!r} is missing")
+    edges = id_history[["past_id", "internal_customer_id"]].rename(
+        columns={"internal_customer_id": "survivor"}
+    )
+    edges = edges.dropna().astype(str)
+    edges = edges[edges["past_id"] != edges["survivor"]].drop_duplicates()
+    edges = edges.assign(merged_at=pd.NaT)
+    if merge_events is not None and len(merge_events):
+        merges = merge_events.rename(
+            columns={"internal_customer_id": "survivor", "merged_customer_id": "past_id"}
+        )[["past_id", "survivor", "timestamp"]].dropna(subset=["past_id", "survivor"])
+        merges = merges.astype({"past_id": str, "survivor": str})
+        merges["timestamp"] = pd.to_datetime(merges["timestamp"], utc=True)
+        latest = merges.groupby(["past_id", "survivor"], as_index=False)["timestamp"].max()
+        edges = edges.drop(columns="merged_at").merge(
+            latest, on=["past_id", "survivor"], how="outer"
+        )
+        edges = edges.rename(columns={"timestamp": "merged_at"})
+        if as_of_end is not None:
+            future = edges["merged_at"] >= pd.Timestamp(as_of_end)
+            edges = edges[~future.fillna(False)]
+        edges = edges[edges["past_id"] != edges["survivor"]]
+
+    conflict_rows: list[dict[str, str]] = []
+    # Rule 2: one outgoing edge per past id.
+    edges = edges.sort_values(
+        ["past_id", "merged_at", "survivor"], ascending=[True, False, True], na_position="last"
+    )
+    claims = edges.groupby("past_id")["survivor"].transform("size")
+    contested = edges[claims > 1]
+    edges = edges.drop_duplicates("past_id", keep="first")
+    if len(contested):
+        chosen = edges.set_index("past_id")["survivor"]
+        grouped = contested.groupby("past_id")["survivor"].apply(lambda s: sorted(s))
+        for past_id, survivors in grouped.items():
+            conflict_rows.append(
+                {
+                    "conflict_type": "multiple_survivors",
+                    "ids": ",".join([str(past_id), *survivors]),
+                    "chosen_survivor": str(chosen[past_id]),
+                }
+            )
+
+    # Every id the inputs mention appears in the mapping, including survivors of rejected claims.
+    extra = [] if seen_ids is None else [seen_ids.dropna().astype(str)]
+    all_ids = pd.Index(
+        pd.concat(
+            [edges["past_id"], edges["survivor"], contested["survivor"], *extra], ignore_index=True
+        ).unique()
+    ).sort_values()
+    n = len(all_ids)
+    if n == 0:
+        empty = pd.DataFrame(
+            {"internal_customer_id": pd.Series(dtype=str), "surviving_id": pd.Series(dtype=str)}
+        )
+        return IdentityResolution(empty, _conflict_frame(conflict_rows))
+    src = all_ids.get_indexer(edges["past_id"])
+    dst = all_ids.get_indexer(edges["survivor"])
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+    _, component = connected_components(graph, directed=True, connection="weak")
+
+    # After rule 2 every node has at most one outgoing edge, so a component has exactly one node
+    # without one (its survivor) unless it contains a cycle, in which case it has none.
+    has_parent = np.zeros(n, dtype=bool)
+    has_parent[src] = True
+    roots_per_component = np.bincount(component, weights=~has_parent, minlength=component.max() + 1)
+    survivor_index = np.full(component.max() + 1, -1, dtype=np.int64)
+    root_nodes = np.flatnonzero(~has_parent)
+    survivor_index[component[root_nodes]] = root_nodes
+    cyclic = np.flatnonzero(roots_per_component == 0)
+    if len(cyclic):
+        # all_ids is sorted, so the smallest node index in a component is its smallest id.
+        first_node = np.full(component.max() + 1, n, dtype=np.int64)
+        np.minimum.at(first_node, component, np.arange(n))
+        survivor_index[cyclic] = first_node[cyclic]
+        members = pd.Series(all_ids[np.isin(component, cyclic)]).groupby(
+            component[np.isin(component, cyclic)]
+        )
+        for comp, ids in members:
+            conflict_rows.append(
+                {
+                    "conflict_type": "cycle",
+                    "ids": ",".join(sorted(ids)),
+                    "chosen_survivor": str(all_ids[survivor_index[comp]]),
+                }
+            )
+    mapping = pd.DataFrame(
+        {
+            "internal_customer_id": all_ids.to_numpy(),
+            "surviving_id": all_ids[survivor_index[component]],
+        }
+    )
+    return IdentityResolution(mapping.reset_index(drop=True), _conflict_frame(conflict_rows))
+
+
+def _conflict_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["conflict_type", "ids", "chosen_survivor"])
+    return frame.sort_values(["conflict_type", "ids"]).reset_index(drop=True)
+
+
+MERGED_IDS_TABLE = "merged_ids"
+CONFLICTS_TABLE = "identity_conflicts"
+
+
+def load_identity_inputs(
+    con: Any, as_of: date, window_days: int
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Id history, ids seen, and merge events that the as-of date's identity snapshot uses.
+
+    The history snapshot is the earliest taken on or after the as-of date (the graph only grows, and
+    merge timestamps remove later merges), else the latest one before it.
+    """
+    from segmentation_assets.ingest import (
+        CUSTOMER_IDS_SNAPSHOTS_TABLE,
+        ID_HISTORY_SNAPSHOTS_TABLE,
+        RAW_EVENTS_TABLE,
+    )
+    from segmentation_assets.warehouse import table_exists
+
+    window_start = as_of - timedelta(days=window_days - 1)
+    history = pd.DataFrame(columns=["internal_customer_id", "past_id"])
+    snapshot_ids = pd.Series([], dtype=str)
+    if table_exists(con, ID_HISTORY_SNAPSHOTS_TABLE):
+        row = con.execute(
+            f"SELECT coalesce(min(snapshot_date) FILTER (snapshot_date >= $d), max(snapshot_date)) "
+            f"FROM {ID_HISTORY_SNAPSHOTS_TABLE}",
+            {"d": as_of},
+        ).fetchone()
+        snapshot = row[0] if row else None
+        if snapshot is not None:
+            history = con.execute(
+                f"SELECT internal_customer_id, past_id FROM {ID_HISTORY_SNAPSHOTS_TABLE} "
+                "WHERE snapshot_date = $s",
+                {"s": snapshot},
+            ).df()
+            snapshot_ids = con.execute(
+                f"SELECT internal_customer_id FROM {CUSTOMER_IDS_SNAPSHOTS_TABLE} WHERE snapshot_date = $s",
+                {"s": snapshot},
+            ).df()["internal_customer_id"]
+    seen = con.execute(
+        f"SELECT DISTINCT internal_customer_id FROM {RAW_EVENTS_TABLE} "
+        "WHERE event_date BETWEEN $start AND $end",
+        {"start": window_start, "end": as_of},
+    ).df()["internal_customer_id"]
+    merges = con.execute(
+        f"SELECT internal_customer_id, merged_customer_id, event_timestamp AS timestamp "
+        f"FROM {RAW_EVENTS_TABLE} WHERE source_table = 'merge' AND merged_customer_id IS NOT NULL"
+    ).df()
+    return history, pd.concat([seen, snapshot_ids], ignore_index=True), merges
+
+
+def build_merged_ids(con: Any, as_of: date, window_days: int) -> IdentityResolution:
+    """Resolve the identity graph as of ``as_of`` from what raw_events and the snapshots hold."""
+    history, seen, merges = load_identity_inputs(con, as_of, window_days)
+    as_of_end = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=UTC)
+    return resolve_identities(history, seen, merges, as_of_end=as_of_end)
+
+
+def ensure_identity_tables(con: Any) -> None:
+    """Typed tables, created once, so an empty first snapshot cannot fix a wrong column type."""
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {MERGED_IDS_TABLE} (as_of_date DATE NOT NULL, "
+        "internal_customer_id VARCHAR NOT NULL, surviving_id VARCHAR NOT NULL)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {CONFLICTS_TABLE} (as_of_date DATE NOT NULL, "
+        "conflict_type VARCHAR NOT NULL, ids VARCHAR NOT NULL, chosen_survivor VARCHAR NOT NULL)"
+    )

@@ -1,0 +1,506 @@
+"""Typing, de-duplication and quarantine of EBQ event tables into the canonical ``raw_events`` table.
+
+Every row read from a source ends in exactly one place — ``raw_events``, ``raw_events_quarantine``
+(with a reason and the original record) or the duplicate count — and :class:`IngestStats` proves it:
+``rows_read == rows_accepted + rows_quarantined + duplicates_dropped``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import duckdb
+
+from segmentation_assets import sql
+from segmentation_assets.warehouse import check_identifier, table_exists, transaction
+
+RAW_EVENTS_TABLE = "raw_events"
+QUARANTINE_TABLE = "raw_events_quarantine"
+INGEST_LOG_TABLE = "raw_events_ingest_log"
+
+BASE_CURRENCY = "EUR"
+DEFAULT_FX_TO_BASE: dict[str, float] = {"EUR": 1.0, "USD": 0.92}
+
+#: Canonical columns of raw_events after the key columns, with their BigQuery types.
+CANONICAL_COLUMNS: dict[str, str] = {
+    "purchase_id": "STRING",
+    "purchase_status": "STRING",
+    "amount_base": "FLOAT64",
+    "price_base": "FLOAT64",
+    "quantity": "INT64",
+    "product_id": "STRING",
+    "category_level_1": "STRING",
+    "category_level_2": "STRING",
+    "category_level_3": "STRING",
+    "has_discount": "BOOL",
+    "device": "STRING",
+    "cart_action": "STRING",
+    "campaign_action_type": "STRING",
+    "campaign_status": "STRING",
+    "utm_source": "STRING",
+    "local_currency": "STRING",
+    "merged_customer_id": "STRING",
+}
+
+#: Source property fields each event table contributes (canonical names; a field mapping may point
+#: each at a different property path). ``True`` marks a field the table cannot be used without.
+TABLE_FIELDS: dict[str, dict[str, bool]] = {
+    "purchase": {
+        "purchase_id": True,
+        "purchase_status": True,
+        "total_price": True,
+        "total_price_local_currency": False,
+        "local_currency": False,
+        "total_quantity": False,
+        "voucher": False,
+        "discount": False,
+    },
+    "purchase_item": {
+        "purchase_id": True,
+        "purchase_status": False,
+        "product_id": True,
+        "category_level_1": False,
+        "category_level_2": False,
+        "category_level_3": False,
+        "price": True,
+        "quantity": False,
+    },
+    "view_item": {
+        "product_id": False,
+        "category_level_1": False,
+        "category_level_2": False,
+        "category_level_3": False,
+        "price": False,
+    },
+    "view_category": {
+        "category_level_1": True,
+        "category_level_2": False,
+        "category_level_3": False,
+    },
+    "cart_update": {"action": True, "product_id": False, "price": False, "quantity": False},
+    "session_start": {"device": False, "utm_source": False},
+    "campaign": {"action_type": True, "status": True},
+    "merge": {"merged_customer_id": True},
+}
+
+CUSTOMER_TABLES = ("customers_properties", "customers_id_history", "customers_external_ids")
+ID_HISTORY_SNAPSHOTS_TABLE = "customer_id_history_snapshots"
+CUSTOMER_IDS_SNAPSHOTS_TABLE = "customer_ids_snapshots"
+
+EVENT_KEY_COLUMNS = (
+    "event_date",
+    "source_table",
+    "internal_customer_id",
+    "event_timestamp",
+    "ingest_timestamp",
+)
+
+
+class IngestError(ValueError):
+    """A source table cannot be ingested (missing table or column); the message names which."""
+
+
+@dataclass
+class IngestStats:
+    """Row accounting of one ingest window; it must close."""
+
+    window_start: date
+    window_end: date
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    duplicates_dropped: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def closes(self) -> bool:
+        return (
+            self.rows_read == self.rows_accepted + self.rows_quarantined + self.duplicates_dropped
+        )
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def describe(con: duckdb.DuckDBPyConnection, relation_sql: str) -> dict[str, str]:
+    """Column name → DuckDB type of a query, without reading its rows."""
+    rows = con.execute(f"DESCRIBE {relation_sql}").fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _timestamp_expression(column: str, duckdb_type: str) -> str:
+    """BigQuery expression turning a TIMESTAMP, epoch-seconds or ISO-string column into a timestamp."""
+    ref = f"t.{column}"
+    upper = duckdb_type.upper()
+    if upper.startswith("TIMESTAMP") or upper == "DATE":
+        return f"TIMESTAMP({ref})"
+    if any(
+        upper.startswith(n) for n in ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "DECIMAL", "HUGEINT")
+    ):
+        # Epoch seconds as float: keep microseconds, and NaN becomes NULL (then quarantined).
+        return (
+            f"IF(IS_NAN(CAST({ref} AS FLOAT64)), NULL, "
+            f"TIMESTAMP_MICROS(CAST(ROUND(CAST({ref} AS FLOAT64) * 1000000) AS INT64)))"
+        )
+    if upper == "VARCHAR":
+        return f"SAFE_CAST({ref} AS TIMESTAMP)"
+    raise IngestError(f"column {column!r} has type {duckdb_type}, which is not a timestamp")
+
+
+def _property_path(mapping: Mapping[str, str], field_name: str) -> str:
+    return mapping.get(field_name, f"properties.{field_name}")
+
+
+def _field_expressions(
+    table: str,
+    property_types: dict[str, str],
+    mapping: Mapping[str, str],
+    fx_to_base: Mapping[str, float],
+) -> list[tuple[str, str]]:
+    """(canonical column, BigQuery expression) pairs for one event table."""
+    wanted = TABLE_FIELDS.get(table, {})
+    present: dict[str, str] = {}
+    for field_name, required in wanted.items():
+        path = _property_path(mapping, field_name)
+        top = path.split(".", 1)[1].split(".")[0] if path.startswith("properties.") else None
+        if top is not None and top in property_types:
+            present[field_name] = f"t.{path}"
+        elif required or field_name in mapping:
+            raise IngestError(
+                f"table {table!r}: column {path!r} (canonical field {field_name!r}) is missing; "
+                f"properties present: {', '.join(sorted(property_types)) or 'none'}"
+            )
+
+    def text(name: str) -> str | None:
+        return f"CAST({present[name]} AS STRING)" if name in present else None
+
+    def number(name: str) -> str | None:
+        if name not in present:
+            return None
+        value = f"SAFE_CAST({present[name]} AS FLOAT64)"
+        return f"IF(IS_NAN({value}), NULL, {value})"
+
+    fx_cases = " ".join(
+        f"WHEN '{check_identifier(c, 'currency')}' THEN {float(r)!r}"
+        for c, r in sorted(fx_to_base.items())
+    )
+    exprs: dict[str, str | None] = {name: None for name in CANONICAL_COLUMNS}
+    # raw_amount: the source field holding the row's money value; parsed_amount: that value as a
+    # number before currency conversion (NULL when present but not a number → quarantined).
+    raw_amount: str | None = None
+    parsed_amount: str | None = None
+    currency_known = "TRUE"
+    if table == "purchase":
+        exprs["purchase_id"] = text("purchase_id")
+        exprs["purchase_status"] = f"LOWER({text('purchase_status')})"
+        local_amount = number("total_price_local_currency")
+        if local_amount and "local_currency" in present:
+            currency = f"UPPER({text('local_currency')})"
+            exprs["local_currency"] = currency
+            rate = f"(CASE {currency} {fx_cases} ELSE NULL END)"
+            exprs["amount_base"] = f"{local_amount} * {rate}"
+            local_field = present["total_price_local_currency"]
+            currency_known = f"({currency} IS NULL OR {rate} IS NOT NULL)"
+            # A row without a local amount falls back to the base-currency total.
+            exprs["amount_base"] = (
+                f"IF({local_field} IS NULL, {number('total_price')}, {exprs['amount_base']})"
+            )
+            parsed_amount = f"IF({local_field} IS NULL, {number('total_price')}, {local_amount})"
+            raw_amount = (
+                f"COALESCE(CAST({local_field} AS STRING), CAST({present['total_price']} AS STRING))"
+            )
+        else:
+            exprs["amount_base"] = number("total_price")
+            raw_amount = present["total_price"]
+            parsed_amount = exprs["amount_base"]
+        exprs["quantity"] = (
+            f"SAFE_CAST({present['total_quantity']} AS INT64)"
+            if "total_quantity" in present
+            else None
+        )
+        discount_parts = []
+        if "voucher" in present:
+            discount_parts.append(f"COALESCE(TRIM(CAST({present['voucher']} AS STRING)), '') <> ''")
+        if "discount" in present:
+            discount_parts.append(f"COALESCE({number('discount')}, 0) > 0")
+        exprs["has_discount"] = " OR ".join(discount_parts) if discount_parts else "FALSE"
+    elif table == "purchase_item":
+        exprs["purchase_id"] = text("purchase_id")
+        exprs["purchase_status"] = (
+            f"LOWER({text('purchase_status')})" if "purchase_status" in present else None
+        )
+        exprs["price_base"] = number("price")
+        quantity = f"SAFE_CAST({present['quantity']} AS INT64)" if "quantity" in present else "1"
+        exprs["quantity"] = quantity
+        exprs["amount_base"] = f"{number('price')} * {quantity}"
+        raw_amount = present["price"]
+        parsed_amount = number("price")
+    elif table in ("view_item", "cart_update"):
+        exprs["price_base"] = number("price")
+        raw_amount = present.get("price")
+        parsed_amount = exprs["price_base"]
+        if "quantity" in present:
+            exprs["quantity"] = f"SAFE_CAST({present['quantity']} AS INT64)"
+        if table == "cart_update":
+            exprs["cart_action"] = f"LOWER({text('action')})"
+    elif table == "session_start":
+        exprs["device"] = f"LOWER({text('device')})" if "device" in present else None
+        exprs["utm_source"] = text("utm_source")
+    elif table == "merge":
+        exprs["merged_customer_id"] = text("merged_customer_id")
+    elif table == "campaign":
+        exprs["campaign_action_type"] = f"LOWER({text('action_type')})"
+        exprs["campaign_status"] = f"LOWER({text('status')})"
+    for level in ("category_level_1", "category_level_2", "category_level_3"):
+        if level in present:
+            exprs[level] = text(level)
+    if "product_id" in present:
+        exprs["product_id"] = text("product_id")
+
+    pairs = [
+        (name, exprs[name] or f"CAST(NULL AS {bq_type})")
+        for name, bq_type in CANONICAL_COLUMNS.items()
+    ]
+    pairs.append(("raw_amount_present", f"({raw_amount}) IS NOT NULL" if raw_amount else "FALSE"))
+    pairs.append(("amount_parsed", parsed_amount or "CAST(NULL AS FLOAT64)"))
+    pairs.append(("local_currency_known", currency_known))
+    return pairs
+
+
+def stage_table_sql(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source_view: str,
+    mapping: Mapping[str, str] | None = None,
+    fx_to_base: Mapping[str, float] | None = None,
+) -> str:
+    """DuckDB SQL (transpiled from the BigQuery template) staging one event table."""
+    check_identifier(table, "event table name")
+    check_identifier(source_view, "source view name")
+    columns = describe(con, f"SELECT * FROM {source_view}")
+    for required in ("internal_customer_id", "timestamp", "ingest_timestamp"):
+        if required not in columns:
+            raise IngestError(
+                f"table {table!r}: required column {required!r} is missing; "
+                f"columns present: {', '.join(columns)}"
+            )
+    property_types: dict[str, str] = {}
+    if "properties" in columns:
+        if not columns["properties"].upper().startswith("STRUCT"):
+            raise IngestError(
+                f"table {table!r}: column 'properties' must be a record, got {columns['properties']}"
+            )
+        property_types = describe(con, f"SELECT properties.* FROM {source_view}")
+    fields = _field_expressions(
+        table, property_types, mapping or {}, fx_to_base or DEFAULT_FX_TO_BASE
+    )
+    return sql.duckdb_sql(
+        "stage_event_table.sql",
+        table=table,
+        source_view=source_view,
+        timestamp_expr=_timestamp_expression("timestamp", columns["timestamp"]),
+        ingest_timestamp_expr=_timestamp_expression(
+            "ingest_timestamp", columns["ingest_timestamp"]
+        ),
+        fields=fields,
+    )
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create raw_events, quarantine and ingest-log tables if missing (typed, partition by DATE)."""
+    duck_types = {"STRING": "VARCHAR", "FLOAT64": "DOUBLE", "INT64": "BIGINT", "BOOL": "BOOLEAN"}
+    canonical = ", ".join(f"{c} {duck_types[t]}" for c, t in CANONICAL_COLUMNS.items())
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {RAW_EVENTS_TABLE} (event_date DATE NOT NULL, "
+        "source_table VARCHAR NOT NULL, internal_customer_id VARCHAR NOT NULL, "
+        f"event_timestamp TIMESTAMPTZ NOT NULL, ingest_timestamp TIMESTAMPTZ, {canonical})"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (event_date DATE NOT NULL, "
+        "source_table VARCHAR NOT NULL, quarantine_reason VARCHAR NOT NULL, "
+        "internal_customer_id VARCHAR, event_timestamp TIMESTAMPTZ, ingest_timestamp TIMESTAMPTZ, "
+        "original_record VARCHAR NOT NULL)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {INGEST_LOG_TABLE} (event_date DATE NOT NULL, "
+        "source_table VARCHAR NOT NULL, rows_read BIGINT, rows_accepted BIGINT, "
+        "rows_quarantined BIGINT, duplicates_dropped BIGINT)"
+    )
+
+
+def ingest_window(
+    con: duckdb.DuckDBPyConnection,
+    source_views: Mapping[str, str],
+    window_start: date,
+    window_end: date,
+    *,
+    field_mapping: Mapping[str, Mapping[str, str]] | None = None,
+    fx_to_base: Mapping[str, float] | None = None,
+    future_tolerance_minutes: int = 60,
+) -> IngestStats:
+    """Replace the days ``[window_start, window_end)`` of raw_events from the source views.
+
+    ``source_views`` maps event table name → a view registered on ``con`` by the source. The whole
+    window is replaced in one transaction, so re-running it is idempotent and a failure leaves the
+    previous contents intact.
+    """
+    if window_end <= window_start:
+        raise ValueError(f"empty ingest window {window_start} .. {window_end}")
+    if "purchase" not in source_views:
+        raise IngestError("the source has no 'purchase' table; it is required for customer value")
+    ensure_tables(con)
+    stage_parts = [
+        stage_table_sql(con, table, view, (field_mapping or {}).get(table), fx_to_base)
+        for table, view in sorted(source_views.items())
+        if table not in CUSTOMER_TABLES
+    ]
+    params = {
+        "window_start": _utc_midnight(window_start),
+        "window_end": _utc_midnight(window_end),
+    }
+    stats = IngestStats(window_start=window_start, window_end=window_end)
+    key_and_canonical = ", ".join((*EVENT_KEY_COLUMNS, *CANONICAL_COLUMNS))
+    with transaction(con):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE staged_events AS "
+            + " UNION ALL BY NAME ".join(f"({part})" for part in stage_parts),
+            params,
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE classified_events AS "
+            + sql.duckdb_sql("classify_staged_events.sql"),
+            {"future_tolerance_minutes": future_tolerance_minutes},
+        )
+        window_params = {"start": window_start, "end": window_end}
+        for table in (RAW_EVENTS_TABLE, QUARANTINE_TABLE, INGEST_LOG_TABLE):
+            con.execute(
+                f"DELETE FROM {table} WHERE event_date >= $start AND event_date < $end",
+                window_params,
+            )
+        con.execute(
+            f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) SELECT {key_and_canonical} "
+            "FROM classified_events WHERE quarantine_reason IS NULL AND copy_number = 1 "
+            "ORDER BY event_date, internal_customer_id, event_timestamp, source_table"
+        )
+        con.execute(
+            f"INSERT INTO {QUARANTINE_TABLE} SELECT event_date, source_table, quarantine_reason, "
+            "internal_customer_id, event_timestamp, ingest_timestamp, original_record "
+            "FROM classified_events WHERE quarantine_reason IS NOT NULL "
+            "ORDER BY event_date, source_table, original_record"
+        )
+        con.execute(
+            f"INSERT INTO {INGEST_LOG_TABLE} SELECT event_date, source_table, count(*), "
+            "count(*) FILTER (quarantine_reason IS NULL AND copy_number = 1), "
+            "count(*) FILTER (quarantine_reason IS NOT NULL), "
+            "count(*) FILTER (quarantine_reason IS NULL AND copy_number > 1) "
+            "FROM classified_events GROUP BY ALL"
+        )
+        totals = con.execute(
+            "SELECT count(*), count(*) FILTER (quarantine_reason IS NULL AND copy_number = 1), "
+            "count(*) FILTER (quarantine_reason IS NOT NULL), "
+            "count(*) FILTER (quarantine_reason IS NULL AND copy_number > 1) FROM classified_events"
+        ).fetchone()
+        assert totals is not None
+        stats.rows_read, stats.rows_accepted, stats.rows_quarantined, stats.duplicates_dropped = (
+            int(v) for v in totals
+        )
+        stats.quarantined_by_reason = {
+            str(reason): int(n)
+            for reason, n in con.execute(
+                "SELECT quarantine_reason, count(*) FROM classified_events "
+                "WHERE quarantine_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        }
+        stats.rows_by_table = {
+            str(t): int(n)
+            for t, n in con.execute(
+                "SELECT source_table, count(*) FROM classified_events GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        }
+        con.execute("DROP TABLE staged_events")
+        con.execute("DROP TABLE classified_events")
+    if not stats.closes:
+        raise AssertionError(f"ingest accounting does not close: {stats}")
+    return stats
+
+
+def detect_customer_key(columns: Mapping[str, str] | list[str], table: str) -> str:
+    """EBQ customer tables key on ``internal_customer_id`` or, in some projects, ``internal_id``."""
+    for candidate in ("internal_customer_id", "internal_id"):
+        if candidate in columns:
+            return candidate
+    raise IngestError(
+        f"table {table!r}: neither 'internal_customer_id' nor 'internal_id' is present; "
+        f"columns present: {', '.join(columns)}"
+    )
+
+
+def snapshot_customer_tables(
+    con: duckdb.DuckDBPyConnection, source_views: Mapping[str, str], snapshot_date: date
+) -> dict[str, int]:
+    """Store the id history and the known customer ids as they are exported for ``snapshot_date``.
+
+    EBQ rebuilds customer tables in full daily, so each snapshot replaces that date's rows. Only ids
+    are kept: customer properties (emails, names) never enter the warehouse.
+    """
+    counts: dict[str, int] = {}
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {ID_HISTORY_SNAPSHOTS_TABLE} (snapshot_date DATE NOT NULL, "
+        "internal_customer_id VARCHAR, past_id VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {CUSTOMER_IDS_SNAPSHOTS_TABLE} (snapshot_date DATE NOT NULL, "
+        "internal_customer_id VARCHAR)"
+    )
+    params = {"d": snapshot_date}
+    with transaction(con):
+        for table in (ID_HISTORY_SNAPSHOTS_TABLE, CUSTOMER_IDS_SNAPSHOTS_TABLE):
+            con.execute(f"DELETE FROM {table} WHERE snapshot_date = $d", params)
+        if "customers_id_history" in source_views:
+            view = source_views["customers_id_history"]
+            columns = describe(con, f"SELECT * FROM {view}")
+            for column in ("internal_customer_id", "past_id"):
+                if column not in columns:
+                    raise IngestError(
+                        f"table 'customers_id_history': required column {column!r} is missing"
+                    )
+            con.execute(
+                f"INSERT INTO {ID_HISTORY_SNAPSHOTS_TABLE} SELECT DISTINCT $d, "
+                f"CAST(internal_customer_id AS VARCHAR), CAST(past_id AS VARCHAR) FROM {view}",
+                params,
+            )
+        if "customers_properties" in source_views:
+            view = source_views["customers_properties"]
+            key = detect_customer_key(
+                describe(con, f"SELECT * FROM {view}"), "customers_properties"
+            )
+            con.execute(
+                f"INSERT INTO {CUSTOMER_IDS_SNAPSHOTS_TABLE} SELECT DISTINCT $d, CAST({key} AS VARCHAR) "
+                f"FROM {view} WHERE {key} IS NOT NULL",
+                params,
+            )
+        for table in (ID_HISTORY_SNAPSHOTS_TABLE, CUSTOMER_IDS_SNAPSHOTS_TABLE):
+            row = con.execute(
+                f"SELECT count(*) FROM {table} WHERE snapshot_date = $d", params
+            ).fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+def partition_days(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[date]:
+    """Days in [start, end) that have an ingest-log entry (i.e. were ingested)."""
+    if not table_exists(con, INGEST_LOG_TABLE):
+        return []
+    rows = con.execute(
+        f"SELECT DISTINCT event_date FROM {INGEST_LOG_TABLE} WHERE event_date >= $s AND event_date < $e ORDER BY 1",
+        {"s": start, "e": end},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def day_range(start: date, end_inclusive: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end_inclusive - start).days + 1)]

@@ -1,0 +1,98 @@
+"""DuckDB access shared by every stage: UTC sessions and transactional partition writes.
+
+All partition writes go through :func:`replace_rows`, which deletes the partition's rows and inserts
+the new ones inside ONE transaction, so a crash never leaves half a partition and a re-run of the
+same partition is idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_identifier(name: str, what: str = "identifier") -> str:
+    """Return ``name`` if it is a plain SQL identifier; raise otherwise (no injection via config)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(
+            f"invalid {what} {name!r}: only letters, digits and underscores are allowed"
+        )
+    return name
+
+
+def connect(
+    path: str | Path, *, memory_limit: str | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with the session time zone set to UTC.
+
+    BigQuery TIMESTAMPs are absolute UTC instants; with any other session zone the transpiled SQL's
+    day boundaries would fall on the wrong instants.
+    """
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the block in one transaction: commit on success, roll back on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    where: str,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """Replace the rows of ``table`` matching ``where`` with ``frame``, in the caller's transaction.
+
+    The table is created from the frame's schema on first use; afterwards columns are inserted by
+    name, so a reordered frame cannot silently shift values into the wrong columns.
+    """
+    check_identifier(table, "table name")
+    con.register("_replacement_rows", frame)
+    try:
+        if not table_exists(con, table):
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM _replacement_rows LIMIT 0")
+        con.execute(f"DELETE FROM {table} WHERE {where}", dict(params or {}))
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replacement_rows")
+    finally:
+        con.unregister("_replacement_rows")
+    return len(frame)
+
+
+def read_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Run ``sql`` and return a DataFrame (only for per-customer or smaller results)."""
+    return con.execute(sql, dict(params or {})).df()
