@@ -62,6 +62,7 @@ def resolve_identities(
         columns={"internal_customer_id": "survivor"}
     )
     edges = edges.dropna().astype(str)
+    mentioned = [edges["past_id"], edges["survivor"]]
     edges = edges[edges["past_id"] != edges["survivor"]].drop_duplicates()
     edges = edges.assign(merged_at=pd.NaT)
     if merge_events is not None and len(merge_events):
@@ -69,6 +70,7 @@ def resolve_identities(
             columns={"internal_customer_id": "survivor", "merged_customer_id": "past_id"}
         )[["past_id", "survivor", "timestamp"]].dropna(subset=["past_id", "survivor"])
         merges = merges.astype({"past_id": str, "survivor": str})
+        mentioned += [merges["past_id"], merges["survivor"]]
         merges["timestamp"] = pd.to_datetime(merges["timestamp"], utc=True)
         latest = merges.groupby(["past_id", "survivor"], as_index=False)["timestamp"].max()
         edges = edges.drop(columns="merged_at").merge(
@@ -100,11 +102,11 @@ def resolve_identities(
                 }
             )
 
-    # Every id the inputs mention appears in the mapping, including survivors of rejected claims.
+    # Every id the inputs mention appears in the mapping, including those of unapplied merges.
     extra = [] if seen_ids is None else [seen_ids.dropna().astype(str)]
     all_ids = pd.Index(
         pd.concat(
-            [edges["past_id"], edges["survivor"], contested["survivor"], *extra], ignore_index=True
+            [*mentioned, *extra], ignore_index=True
         ).unique()
     ).sort_values()
     n = len(all_ids)

@@ -1,0 +1,157 @@
+"""raw_events ingestion: typing, quarantine reasons, duplicates, accounting, formats, idempotency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segmentation_assets import export_folder, ingest, warehouse
+from segmentation_assets_tests.ebq_fixture import (
+    EXPECTED_DUPLICATES,
+    EXPECTED_QUARANTINE,
+    write_fixture_export,
+)
+
+WEEK = (dt.date(2025, 3, 1), dt.date(2025, 3, 8))
+
+
+def _ingest(root: Path, con=None, window=WEEK, **kwargs):
+    con = con or warehouse.connect(":memory:")
+    views = export_folder.register_views(con, root)
+    stats = ingest.ingest_window(con, views, *window, **kwargs)
+    return con, stats
+
+
+def _events(con) -> pd.DataFrame:
+    return con.execute(
+        "SELECT * EXCLUDE (ingest_timestamp) FROM raw_events ORDER BY ALL"
+    ).df()
+
+
+def test_every_bad_row_kind_is_quarantined_with_its_reason(tmp_path: Path) -> None:
+    con, stats = _ingest(write_fixture_export(tmp_path))
+    assert stats.quarantined_by_reason == EXPECTED_QUARANTINE
+    assert stats.duplicates_dropped == EXPECTED_DUPLICATES
+    assert stats.rows_read == 23
+    assert stats.closes
+    stored = con.execute(
+        "SELECT quarantine_reason, count(*) FROM raw_events_quarantine GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert dict(stored) == EXPECTED_QUARANTINE
+    # The original record is kept verbatim so nothing is lost.
+    record = con.execute(
+        "SELECT original_record FROM raw_events_quarantine WHERE quarantine_reason = 'unknown_currency'"
+    ).fetchone()
+    assert record is not None and '"XXX"' in record[0]
+
+
+def test_amounts_are_converted_to_base_currency(tmp_path: Path) -> None:
+    con, _ = _ingest(write_fixture_export(tmp_path))
+    usd = con.execute(
+        "SELECT amount_base, local_currency FROM raw_events WHERE purchase_id = 'p3'"
+    ).fetchone()
+    assert usd == (pytest.approx(50.0 * 0.92), "USD")
+    discounted = con.execute("SELECT has_discount FROM raw_events WHERE purchase_id = 'p2' AND purchase_status = 'success'").fetchone()
+    assert discounted == (True,)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "timestamp_format"),
+    [("parquet", "epoch"), ("parquet", "iso"), ("ndjson", "iso"), ("ndjson", "epoch")],
+)
+def test_formats_and_timestamp_encodings_give_identical_tables(
+    tmp_path: Path, fmt: str, timestamp_format: str
+) -> None:
+    reference, _ = _ingest(write_fixture_export(tmp_path / "ref"))
+    other, stats = _ingest(
+        write_fixture_export(tmp_path / "other", fmt=fmt, timestamp_format=timestamp_format)
+    )
+    assert stats.quarantined_by_reason == EXPECTED_QUARANTINE
+    pd.testing.assert_frame_equal(_events(reference), _events(other))
+
+
+def test_unparsable_timestamp_is_quarantined_on_its_ingest_day(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path, timestamp_format="iso")
+    con = warehouse.connect(":memory:")
+    views = export_folder.register_views(con, root)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW src_session_start AS SELECT * REPLACE "
+        "(CASE WHEN internal_customer_id = 'eve' THEN 'not-a-timestamp' ELSE timestamp END AS timestamp) "
+        f"FROM read_parquet('{root / 'session_start' / 'part-00000.parquet'}')"
+    )
+    stats = ingest.ingest_window(con, views, *WEEK)
+    assert stats.quarantined_by_reason["unparsable_timestamp"] == 1
+    day = con.execute(
+        "SELECT event_date FROM raw_events_quarantine WHERE quarantine_reason = 'unparsable_timestamp'"
+    ).fetchone()
+    assert day == (dt.date(2025, 3, 7),)
+
+
+def test_reingesting_a_window_is_idempotent(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path)
+    con, first = _ingest(root)
+    before = _events(con)
+    quarantine_before = con.execute("SELECT count(*) FROM raw_events_quarantine").fetchone()
+    _, second = _ingest(root, con=con)
+    pd.testing.assert_frame_equal(before, _events(con))
+    assert con.execute("SELECT count(*) FROM raw_events_quarantine").fetchone() == quarantine_before
+    assert (first.rows_read, first.rows_accepted) == (second.rows_read, second.rows_accepted)
+
+
+def test_a_single_day_only_touches_that_day(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path)
+    con, _ = _ingest(root)
+    total = con.execute("SELECT count(*) FROM raw_events").fetchone()
+    _, day = _ingest(root, con=con, window=(dt.date(2025, 3, 1), dt.date(2025, 3, 2)))
+    assert day.rows_read == 5  # alice: purchase, its duplicate, a session, two item views
+    assert (day.rows_accepted, day.duplicates_dropped) == (4, 1)
+    assert con.execute("SELECT count(*) FROM raw_events").fetchone() == total
+
+
+def test_missing_required_table_or_column_names_it(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path, drop_tables=("purchase",))
+    with pytest.raises(ingest.IngestError, match="'purchase' table"):
+        _ingest(root)
+    root = write_fixture_export(tmp_path / "nocol")
+    con = warehouse.connect(":memory:")
+    views = export_folder.register_views(con, root)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW src_campaign AS SELECT internal_customer_id, timestamp, "
+        "ingest_timestamp, struct_pack(action_type := 'email') AS properties "
+        f"FROM read_parquet('{root / 'campaign' / 'part-00000.parquet'}')"
+    )
+    with pytest.raises(ingest.IngestError, match=r"table 'campaign': column 'properties.status'"):
+        ingest.ingest_window(con, views, *WEEK)
+
+
+def test_field_mapping_renames_a_property(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path)
+    con = warehouse.connect(":memory:")
+    views = export_folder.register_views(con, root)
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW src_session_start AS SELECT * REPLACE "
+        "(struct_pack(platform := properties.device, utm_source := properties.utm_source) AS properties) "
+        f"FROM read_parquet('{root / 'session_start' / 'part-00000.parquet'}')"
+    )
+    ingest.ingest_window(
+        con, views, *WEEK, field_mapping={"session_start": {"device": "properties.platform"}}
+    )
+    devices = con.execute(
+        "SELECT internal_customer_id, device FROM raw_events WHERE source_table = 'session_start' ORDER BY 1"
+    ).fetchall()
+    assert devices == [("alice", "desktop"), ("anon_b", "mobile"), ("bob", "mobile"), ("eve", "tablet")]
+
+
+def test_failed_ingest_leaves_previous_contents(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path)
+    con, _ = _ingest(root)
+    before = _events(con)
+    views = export_folder.register_views(con, root)
+    views["broken"] = "src_broken"
+    con.execute("CREATE TEMP VIEW src_broken AS SELECT 1 AS internal_customer_id")
+    with pytest.raises(ingest.IngestError, match="table 'broken': required column 'timestamp'"):
+        ingest.ingest_window(con, views, *WEEK)
+    pd.testing.assert_frame_equal(before, _events(con))

@@ -1,0 +1,84 @@
+"""The profile aggregation SQL on the hand-written fixture: every number is known."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segmentation_assets import export_folder, identity, ingest, warehouse
+from segmentation_assets.profiles import aggregate_profiles_sql
+from segmentation_assets_tests.ebq_fixture import write_fixture_export
+
+AS_OF = dt.date(2025, 3, 7)
+
+
+@pytest.fixture()
+def con(tmp_path: Path):
+    connection = warehouse.connect(":memory:")
+    views = export_folder.register_views(connection, write_fixture_export(tmp_path))
+    ingest.ingest_window(connection, views, dt.date(2025, 3, 1), dt.date(2025, 3, 8))
+    ingest.snapshot_customer_tables(connection, views, AS_OF)
+    identity.ensure_identity_tables(connection)
+    for as_of in (AS_OF, dt.date(2025, 3, 2)):
+        mapping = identity.build_merged_ids(connection, as_of, 365).mapping.assign(as_of_date=as_of)
+        connection.register("m", mapping)
+        connection.execute("INSERT INTO merged_ids BY NAME SELECT * FROM m")
+        connection.unregister("m")
+    return connection
+
+
+def _profile(con, as_of=AS_OF, window=365) -> pd.DataFrame:
+    return aggregate_profiles_sql(con, as_of, window).set_index("customer_id")
+
+
+def test_value_is_net_of_refunds_and_ids_are_merged(con) -> None:
+    p = _profile(con)
+    assert sorted(p.index) == ["alice", "bob", "carol", "eve"]  # anon_b merged into bob; dave all quarantined
+    assert p.loc["alice", "orders"] == 2
+    assert p.loc["alice", "net_revenue"] == pytest.approx(130.0)
+    assert p.loc["alice", "refund_rate"] == pytest.approx(20 / 150)
+    assert p.loc["alice", "discount_share"] == pytest.approx(0.5)
+    assert p.loc["bob", "orders"] == 2
+    assert p.loc["bob", "net_revenue"] == pytest.approx(46.0 + 10.0)
+    # A customer whose only activity is a refund: negative value, no orders, no crash.
+    assert p.loc["carol", "orders"] == 0
+    assert p.loc["carol", "net_revenue"] == pytest.approx(-30.0)
+    assert p.loc["carol", "refund_rate"] == 1.0
+
+
+def test_rhythm_and_habits_count_from_the_as_of_date(con) -> None:
+    p = _profile(con)
+    assert p.loc["alice", "recency_days"] == 2  # last order 2025-03-05
+    assert p.loc["alice", "tenure_days"] == 6
+    assert p.loc["alice", "interpurchase_days_mean"] == 4
+    assert p.loc["alice", "purchase_frequency_per_month"] == pytest.approx(2.0)  # span floored at a month
+    assert p.loc["alice", "email_open_rate"] == 1.0
+    assert p.loc["alice", "top_category"] == "Books"
+    assert p.loc["alice", "top_category_share"] == 1.0
+    assert p.loc["bob", "primary_device"] == "mobile"
+    assert p.loc["eve", "cart_abandonment_rate"] == 1.0
+    assert p.loc["eve", "preferred_weekday"] == 5  # 2025-03-07 is a Friday
+    assert p.loc["eve", "preferred_hour"] == 20
+
+
+def test_window_edges_and_identity_as_of(con) -> None:
+    # A 1-day window ending 2025-03-07 holds only that day (eve); the edge day itself is inside.
+    assert list(_profile(con, AS_OF, 7).index) == ["alice", "bob", "carol", "eve"]
+    only_edge = aggregate_profiles_sql(con, AS_OF, 7 - 6)
+    assert only_edge["customer_id"].tolist() == ["eve"]
+    # As of 2025-03-02 the merge (2025-03-03) has not happened: anon_b is its own customer.
+    early = _profile(con, dt.date(2025, 3, 2), 365)
+    assert early.loc["anon_b", "orders"] == 1
+    assert early.loc["bob", "orders"] == 0  # bob only received an email by then
+
+
+def test_net_revenue_reconciles_with_events(con) -> None:
+    p = _profile(con)
+    events = con.execute(
+        "SELECT sum(CASE purchase_status WHEN 'success' THEN amount_base ELSE -amount_base END) "
+        "FROM raw_events WHERE source_table = 'purchase'"
+    ).fetchone()[0]
+    assert p["net_revenue"].sum() == pytest.approx(events)
