@@ -91,7 +91,7 @@ def add_value_model(
             time_unit_days=weeks,
             min_repeat_buyers=settings.min_repeat_buyers,
         )
-        predictions = result.predictions
+        predictions = result.customers
         out.loc[buyers, "expected_purchases"] = predictions["expected_purchases"].to_numpy()
         out.loc[buyers, "p_alive"] = predictions["p_alive"].to_numpy()
         out.loc[buyers, "predicted_clv"] = predictions["predicted_clv"].to_numpy()

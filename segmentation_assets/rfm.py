@@ -58,6 +58,10 @@ def add_rfm(profiles: pd.DataFrame) -> pd.DataFrame:
     out["rfm_recency_score"] = quintile_scores(out["recency_days"], reverse=True)
     out["rfm_frequency_score"] = quintile_scores(out["orders"])
     out["rfm_monetary_score"] = quintile_scores(out["net_revenue"])
+    # A customer who never bought has the lowest frequency and monetary standing by definition,
+    # whatever share of the population ties with them.
+    never_bought = out["orders"] <= 0
+    out.loc[never_bought, ["rfm_frequency_score", "rfm_monetary_score"]] = 1
     out["rfm_segment"] = rfm_group(
         out["rfm_recency_score"], out["rfm_frequency_score"], out["rfm_monetary_score"]
     )
