@@ -16,6 +16,7 @@ from segmentation_assets.resources import (
     EBQExportSource,
     EBQSource,
     LLMResource,
+    PipelineSettingsResource,
     ReportsResource,
     SyntheticSource,
     WarehouseResource,
@@ -55,6 +56,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "source": build_source(settings),
         "llm": LLMResource(model=settings.llm_model),
+        "settings": PipelineSettingsResource(window_days=settings.window_days),
         "reports": ReportsResource(directory=str(settings.reports_dir)),
     }
 

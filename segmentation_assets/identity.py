@@ -104,11 +104,7 @@ def resolve_identities(
 
     # Every id the inputs mention appears in the mapping, including those of unapplied merges.
     extra = [] if seen_ids is None else [seen_ids.dropna().astype(str)]
-    all_ids = pd.Index(
-        pd.concat(
-            [*mentioned, *extra], ignore_index=True
-        ).unique()
-    ).sort_values()
+    all_ids = pd.Index(pd.concat([*mentioned, *extra], ignore_index=True).unique()).sort_values()
     n = len(all_ids)
     if n == 0:
         empty = pd.DataFrame(

@@ -19,6 +19,9 @@ from segmentation_assets.warehouse import check_identifier, table_exists, transa
 RAW_EVENTS_TABLE = "raw_events"
 QUARANTINE_TABLE = "raw_events_quarantine"
 INGEST_LOG_TABLE = "raw_events_ingest_log"
+#: Every day an ingest window covered, even a day without events, so "was this day ingested?"
+#: has an answer that does not depend on the day having traffic.
+INGESTED_DAYS_TABLE = "raw_events_ingested_days"
 
 BASE_CURRENCY = "EUR"
 DEFAULT_FX_TO_BASE: dict[str, float] = {"EUR": 1.0, "USD": 0.92}
@@ -330,6 +333,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         "source_table VARCHAR NOT NULL, rows_read BIGINT, rows_accepted BIGINT, "
         "rows_quarantined BIGINT, duplicates_dropped BIGINT)"
     )
+    con.execute(f"CREATE TABLE IF NOT EXISTS {INGESTED_DAYS_TABLE} (event_date DATE NOT NULL)")
 
 
 def ingest_window(
@@ -376,11 +380,16 @@ def ingest_window(
             {"future_tolerance_minutes": future_tolerance_minutes},
         )
         window_params = {"start": window_start, "end": window_end}
-        for table in (RAW_EVENTS_TABLE, QUARANTINE_TABLE, INGEST_LOG_TABLE):
+        for table in (RAW_EVENTS_TABLE, QUARANTINE_TABLE, INGEST_LOG_TABLE, INGESTED_DAYS_TABLE):
             con.execute(
                 f"DELETE FROM {table} WHERE event_date >= $start AND event_date < $end",
                 window_params,
             )
+        con.execute(
+            f"INSERT INTO {INGESTED_DAYS_TABLE} SELECT CAST(d AS DATE) FROM "
+            "generate_series($start::TIMESTAMP, $end::TIMESTAMP - INTERVAL 1 DAY, INTERVAL 1 DAY) t(d)",
+            window_params,
+        )
         con.execute(
             f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) SELECT {key_and_canonical} "
             "FROM classified_events WHERE quarantine_reason IS NULL AND copy_number = 1 "
@@ -491,15 +500,15 @@ def snapshot_customer_tables(
     return counts
 
 
-def partition_days(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[date]:
-    """Days in [start, end) that have an ingest-log entry (i.e. were ingested)."""
-    if not table_exists(con, INGEST_LOG_TABLE):
-        return []
+def ingested_days(con: duckdb.DuckDBPyConnection, start: date, end: date) -> set[date]:
+    """Days in [start, end) that an ingest window has covered."""
+    if not table_exists(con, INGESTED_DAYS_TABLE):
+        return set()
     rows = con.execute(
-        f"SELECT DISTINCT event_date FROM {INGEST_LOG_TABLE} WHERE event_date >= $s AND event_date < $e ORDER BY 1",
+        f"SELECT DISTINCT event_date FROM {INGESTED_DAYS_TABLE} WHERE event_date >= $s AND event_date < $e",
         {"s": start, "e": end},
     ).fetchall()
-    return [r[0] for r in rows]
+    return {r[0] for r in rows}
 
 
 def day_range(start: date, end_inclusive: date) -> list[date]:

@@ -11,7 +11,15 @@ from dagster import AssetSelection, define_asset_job
 
 from segmentation_assets.partitions import daily_partitions
 
-STAGE_KEYS = ("raw_events", "merged_ids", "profiles", "clusters", "robustness", "actionability", "report")
+STAGE_KEYS = (
+    "raw_events",
+    "merged_ids",
+    "profiles",
+    "clusters",
+    "robustness",
+    "actionability",
+    "report",
+)
 
 segmentation_pipeline = define_asset_job(
     name="segmentation_pipeline",

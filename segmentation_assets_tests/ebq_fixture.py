@@ -18,8 +18,15 @@ def at(day: int, hour: int = 12, month: int = 3, year: int = 2025) -> dt.datetim
     return dt.datetime(year, month, day, hour, tzinfo=UTC)
 
 
-def _purchase(pid: str, status: str, total: float, *, currency: str = "EUR", local: float | None = None,
-              voucher: str | None = None) -> dict[str, Any]:
+def _purchase(
+    pid: str,
+    status: str,
+    total: float,
+    *,
+    currency: str = "EUR",
+    local: float | None = None,
+    voucher: str | None = None,
+) -> dict[str, Any]:
     return {
         "purchase_id": pid,
         "purchase_status": status,
@@ -39,7 +46,12 @@ EVENTS: dict[str, list[tuple[str | None, dt.datetime, dt.datetime, dict[str, Any
         ("alice", at(1, 10), at(1, 11), _purchase("p1", "success", 100.0)),  # exact duplicate
         ("alice", at(5, 9), at(5, 9), _purchase("p2", "success", 50.0, voucher="SPRING")),
         ("alice", at(6, 9), at(6, 9), _purchase("p2", "refund", 20.0)),
-        ("anon_b", at(2, 8), at(2, 9), _purchase("p3", "success", 40.0, currency="USD", local=50.0)),
+        (
+            "anon_b",
+            at(2, 8),
+            at(2, 9),
+            _purchase("p3", "success", 40.0, currency="USD", local=50.0),
+        ),
         ("bob", at(4, 8), at(4, 9), _purchase("p4", "success", 10.0)),
         ("carol", at(3, 8), at(3, 9), _purchase("p5", "refund", 30.0)),  # only a refund
         (None, at(3, 8), at(3, 9), _purchase("p6", "success", 10.0)),  # null id
@@ -54,12 +66,32 @@ EVENTS: dict[str, list[tuple[str | None, dt.datetime, dt.datetime, dict[str, Any
         ("eve", at(7, 20), at(7, 20), {"device": "tablet", "utm_source": None}),
     ],
     "view_item": [
-        ("alice", at(1, 9), at(1, 9), {"product_id": "x1", "category_level_1": "Books", "price": 20.0}),
-        ("alice", at(1, 9), at(1, 9), {"product_id": "x2", "category_level_1": "Books", "price": 30.0}),
-        ("eve", at(7, 20), at(7, 20), {"product_id": "x3", "category_level_1": "Toys", "price": 5.0}),
+        (
+            "alice",
+            at(1, 9),
+            at(1, 9),
+            {"product_id": "x1", "category_level_1": "Books", "price": 20.0},
+        ),
+        (
+            "alice",
+            at(1, 9),
+            at(1, 9),
+            {"product_id": "x2", "category_level_1": "Books", "price": 30.0},
+        ),
+        (
+            "eve",
+            at(7, 20),
+            at(7, 20),
+            {"product_id": "x3", "category_level_1": "Toys", "price": 5.0},
+        ),
     ],
     "cart_update": [
-        ("eve", at(7, 20), at(7, 20), {"action": "add", "product_id": "x3", "price": 5.0, "quantity": 1}),
+        (
+            "eve",
+            at(7, 20),
+            at(7, 20),
+            {"action": "add", "product_id": "x3", "price": 5.0, "quantity": 1},
+        ),
     ],
     "campaign": [
         ("alice", at(2, 6), at(2, 6), {"action_type": "email", "status": "delivered"}),
@@ -84,8 +116,9 @@ EXPECTED_QUARANTINE = {
 EXPECTED_DUPLICATES = 1
 
 
-def _table(rows: list[tuple[str | None, dt.datetime, dt.datetime, dict[str, Any]]],
-           timestamp_format: str) -> pa.Table:
+def _table(
+    rows: list[tuple[str | None, dt.datetime, dt.datetime, dict[str, Any]]], timestamp_format: str
+) -> pa.Table:
     def encode(value: dt.datetime) -> Any:
         if timestamp_format == "epoch":
             return value.timestamp()
@@ -93,7 +126,9 @@ def _table(rows: list[tuple[str | None, dt.datetime, dt.datetime, dict[str, Any]
             return value.isoformat().replace("+00:00", "Z")
         return value
 
-    ts_type: pa.DataType = {"timestamp": TS, "epoch": pa.float64(), "iso": pa.string()}[timestamp_format]
+    ts_type: pa.DataType = {"timestamp": TS, "epoch": pa.float64(), "iso": pa.string()}[
+        timestamp_format
+    ]
     return pa.table(
         {
             "internal_customer_id": pa.array([r[0] for r in rows], pa.string()),
@@ -104,18 +139,28 @@ def _table(rows: list[tuple[str | None, dt.datetime, dt.datetime, dict[str, Any]
     )
 
 
-def write_fixture_export(root: Path, *, fmt: str = "parquet", timestamp_format: str = "timestamp",
-                         drop_tables: tuple[str, ...] = ()) -> Path:
+def write_fixture_export(
+    root: Path,
+    *,
+    fmt: str = "parquet",
+    timestamp_format: str = "timestamp",
+    drop_tables: tuple[str, ...] = (),
+) -> Path:
     """Write the fixture as an EBQ export folder (Parquet or NDJSON; timestamps typed/epoch/ISO)."""
     root.mkdir(parents=True, exist_ok=True)
     tables: dict[str, pa.Table] = {
-        name: _table(rows, timestamp_format) for name, rows in EVENTS.items() if name not in drop_tables
+        name: _table(rows, timestamp_format)
+        for name, rows in EVENTS.items()
+        if name not in drop_tables
     }
     tables["customers_id_history"] = pa.table(
         {"internal_customer_id": [s for s, _ in ID_HISTORY], "past_id": [p for _, p in ID_HISTORY]}
     )
     tables["customers_properties"] = pa.table(
-        {"internal_id": CUSTOMERS, "properties": pa.array([{"email": f"{c}@example.com"} for c in CUSTOMERS])}
+        {
+            "internal_id": CUSTOMERS,
+            "properties": pa.array([{"email": f"{c}@example.com"} for c in CUSTOMERS]),
+        }
     )
     for name, table in tables.items():
         folder = root / name

@@ -27,7 +27,10 @@ def test_chains_resolve_transitively_and_unmerged_ids_map_to_themselves() -> Non
 
 def test_cycle_maps_to_smallest_id_and_is_reported() -> None:
     result = resolve_identities(_history([("y", "x"), ("x", "y"), ("y", "w")]))
-    assert _as_dict(result) == {"w": "w", "x": "w", "y": "w"} or _as_dict(result)["x"] == _as_dict(result)["y"]
+    assert (
+        _as_dict(result) == {"w": "w", "x": "w", "y": "w"}
+        or _as_dict(result)["x"] == _as_dict(result)["y"]
+    )
     conflicts = result.conflicts
     assert conflicts["conflict_type"].tolist() == ["cycle"]
     assert conflicts["chosen_survivor"].tolist() == ["w"]
@@ -80,8 +83,12 @@ def test_a_million_ids_resolve_without_python_loops() -> None:
     history = pd.DataFrame({"internal_customer_id": ids[chained + n // 2], "past_id": ids[chained]})
     second = history.iloc[:50_000]
     extra = pd.DataFrame(
-        {"internal_customer_id": np.char.add(second["internal_customer_id"].to_numpy().astype(str), "_final"),
-         "past_id": second["internal_customer_id"].to_numpy()}
+        {
+            "internal_customer_id": np.char.add(
+                second["internal_customer_id"].to_numpy().astype(str), "_final"
+            ),
+            "past_id": second["internal_customer_id"].to_numpy(),
+        }
     )
     result = resolve_identities(pd.concat([history, extra]), pd.Series(ids))
     mapping = result.mapping.set_index("internal_customer_id")["surviving_id"]

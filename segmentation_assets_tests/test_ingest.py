@@ -26,9 +26,7 @@ def _ingest(root: Path, con=None, window=WEEK, **kwargs):
 
 
 def _events(con) -> pd.DataFrame:
-    return con.execute(
-        "SELECT * EXCLUDE (ingest_timestamp) FROM raw_events ORDER BY ALL"
-    ).df()
+    return con.execute("SELECT * EXCLUDE (ingest_timestamp) FROM raw_events ORDER BY ALL").df()
 
 
 def test_every_bad_row_kind_is_quarantined_with_its_reason(tmp_path: Path) -> None:
@@ -54,7 +52,9 @@ def test_amounts_are_converted_to_base_currency(tmp_path: Path) -> None:
         "SELECT amount_base, local_currency FROM raw_events WHERE purchase_id = 'p3'"
     ).fetchone()
     assert usd == (pytest.approx(50.0 * 0.92), "USD")
-    discounted = con.execute("SELECT has_discount FROM raw_events WHERE purchase_id = 'p2' AND purchase_status = 'success'").fetchone()
+    discounted = con.execute(
+        "SELECT has_discount FROM raw_events WHERE purchase_id = 'p2' AND purchase_status = 'success'"
+    ).fetchone()
     assert discounted == (True,)
 
 
@@ -142,7 +142,12 @@ def test_field_mapping_renames_a_property(tmp_path: Path) -> None:
     devices = con.execute(
         "SELECT internal_customer_id, device FROM raw_events WHERE source_table = 'session_start' ORDER BY 1"
     ).fetchall()
-    assert devices == [("alice", "desktop"), ("anon_b", "mobile"), ("bob", "mobile"), ("eve", "tablet")]
+    assert devices == [
+        ("alice", "desktop"),
+        ("anon_b", "mobile"),
+        ("bob", "mobile"),
+        ("eve", "tablet"),
+    ]
 
 
 def test_failed_ingest_leaves_previous_contents(tmp_path: Path) -> None:

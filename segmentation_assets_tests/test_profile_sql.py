@@ -36,7 +36,12 @@ def _profile(con, as_of=AS_OF, window=365) -> pd.DataFrame:
 
 def test_value_is_net_of_refunds_and_ids_are_merged(con) -> None:
     p = _profile(con)
-    assert sorted(p.index) == ["alice", "bob", "carol", "eve"]  # anon_b merged into bob; dave all quarantined
+    assert sorted(p.index) == [
+        "alice",
+        "bob",
+        "carol",
+        "eve",
+    ]  # anon_b merged into bob; dave all quarantined
     assert p.loc["alice", "orders"] == 2
     assert p.loc["alice", "net_revenue"] == pytest.approx(130.0)
     assert p.loc["alice", "refund_rate"] == pytest.approx(20 / 150)
@@ -54,7 +59,9 @@ def test_rhythm_and_habits_count_from_the_as_of_date(con) -> None:
     assert p.loc["alice", "recency_days"] == 2  # last order 2025-03-05
     assert p.loc["alice", "tenure_days"] == 6
     assert p.loc["alice", "interpurchase_days_mean"] == 4
-    assert p.loc["alice", "purchase_frequency_per_month"] == pytest.approx(2.0)  # span floored at a month
+    assert p.loc["alice", "purchase_frequency_per_month"] == pytest.approx(
+        2.0
+    )  # span floored at a month
     assert p.loc["alice", "email_open_rate"] == 1.0
     assert p.loc["alice", "top_category"] == "Books"
     assert p.loc["alice", "top_category_share"] == 1.0

@@ -1,7 +1,6 @@
 """What every stage asset shares: partition keys, metadata in Dagster's standard keys, owners."""
 
-from __future__ import annotations
-
+import warnings
 from datetime import date
 from typing import Any
 
@@ -10,12 +9,19 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Backoff,
+    BetaWarning,
     Jitter,
     MetadataValue,
+    PreviewWarning,
     RetryPolicy,
     TableColumn,
     TableSchema,
 )
+
+# Partitioned asset checks are a preview feature in dagster 1.13 and this project relies on them
+# on purpose; the warning would repeat on every definitions load.
+warnings.filterwarnings("ignore", category=PreviewWarning)
+warnings.filterwarnings("ignore", category=BetaWarning)
 
 OWNERS = ["team:marketing-analytics"]
 DUCKDB_POOL = "duckdb"

@@ -1,6 +1,6 @@
 """Stage 2 — ``merged_ids``: the identity graph as of the partition's date."""
 
-from __future__ import annotations
+from typing import Any
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -13,9 +13,8 @@ from segmentation_assets.assets.common import (
     as_of_dates,
     frame_metadata,
 )
-from segmentation_assets.assets.raw_window import ProfileWindowConfig
 from segmentation_assets.partitions import daily_partitions
-from segmentation_assets.resources import WarehouseResource
+from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
 from segmentation_assets.warehouse import replace_rows, transaction
 
 
@@ -30,16 +29,18 @@ from segmentation_assets.warehouse import replace_rows, transaction
     tags={"stage": "2"},
 )
 def merged_ids(
-    context: AssetExecutionContext, config: ProfileWindowConfig, warehouse: WarehouseResource
+    context: AssetExecutionContext,
+    settings: PipelineSettingsResource,
+    warehouse: WarehouseResource,
 ) -> MaterializeResult:
     """Every customer id seen up to the as-of date mapped to exactly one surviving id: merge chains
     resolved transitively, merges timestamped after the as-of date not applied, cycles and
     contested merges resolved deterministically and listed in ``identity_conflicts``."""
-    metadata: dict[str, object] = {}
+    metadata: dict[str, Any] = {}
     with warehouse.connection() as con:
         identity.ensure_identity_tables(con)
         for as_of in as_of_dates(context):
-            resolution = identity.build_merged_ids(con, as_of, config.window_days)
+            resolution = identity.build_merged_ids(con, as_of, settings.window_days)
             mapping = resolution.mapping.assign(as_of_date=as_of)[
                 ["as_of_date", "internal_customer_id", "surviving_id"]
             ]

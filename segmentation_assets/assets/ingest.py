@@ -1,7 +1,5 @@
 """Stage 1 — ``raw_events``: EBQ event tables typed into one canonical long table."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 from dagster import (

@@ -1,12 +1,10 @@
 """Stage 3 — ``profiles``: one row of business-readable traits per surviving customer."""
 
-from __future__ import annotations
-
 import json
+from typing import Any
 
 import pandas as pd
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
-from pydantic import Field
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from segmentation_assets.assets.common import (
     DUCKDB_POOL,
@@ -20,19 +18,10 @@ from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import (
     PROFILE_RUNS_TABLE,
     PROFILES_TABLE,
-    ValueModelSettings,
     build_profiles,
 )
-from segmentation_assets.resources import WarehouseResource
+from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
 from segmentation_assets.warehouse import replace_rows, transaction
-
-
-class ProfilesConfig(Config):
-    """Window and value-model settings (defaults: 365 days, 12-month CLV, 1 % monthly discount)."""
-
-    window_days: int = Field(default=365, ge=7)
-    clv_horizon_months: int = Field(default=12, ge=1)
-    monthly_discount_rate: float = Field(default=0.01, ge=0, lt=1)
 
 
 @asset(
@@ -46,24 +35,23 @@ class ProfilesConfig(Config):
     tags={"stage": "3"},
 )
 def profiles(
-    context: AssetExecutionContext, config: ProfilesConfig, warehouse: WarehouseResource
+    context: AssetExecutionContext,
+    settings: PipelineSettingsResource,
+    warehouse: WarehouseResource,
 ) -> MaterializeResult:
     """One row per surviving customer active in the window ending at the as-of date: value net of
     refunds, purchase rhythm, engagement, category taste, device and time habits, RFM scores and
     group, and BG/NBD + Gamma-Gamma expected purchases, probability alive, churn risk and
     predicted CLV. Every column is defined in the trait registry."""
-    settings = ValueModelSettings(
-        horizon_months=config.clv_horizon_months, monthly_discount_rate=config.monthly_discount_rate
-    )
-    metadata: dict[str, object] = {}
+    metadata: dict[str, Any] = {}
     with warehouse.connection() as con:
         for as_of in as_of_dates(context):
-            build = build_profiles(con, as_of, config.window_days, settings)
+            build = build_profiles(con, as_of, settings.window_days, settings.value_model())
             frame = build.profiles
             run = pd.DataFrame(
                 {
                     "as_of_date": [as_of],
-                    "window_days": [config.window_days],
+                    "window_days": [settings.window_days],
                     "customers": [len(frame)],
                     "value_model": [json.dumps(_jsonable(build.value_model), sort_keys=True)],
                 }
@@ -78,7 +66,7 @@ def profiles(
             metadata = {
                 **frame_metadata(frame),
                 "as_of_date": str(as_of),
-                "window_days": config.window_days,
+                "window_days": settings.window_days,
                 "customers": len(frame),
                 "buyers": int((frame["orders"] > 0).sum()),
                 "net_revenue_total": float(frame["net_revenue"].sum()),
@@ -89,6 +77,6 @@ def profiles(
     return MaterializeResult(metadata=metadata)
 
 
-def _jsonable(value: object) -> object:
+def _jsonable(value: object) -> Any:
     """Diagnostics may hold numpy scalars or dataclasses; metadata needs plain JSON."""
     return json.loads(json.dumps(value, default=lambda o: getattr(o, "__dict__", str(o))))

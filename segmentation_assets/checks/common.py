@@ -1,7 +1,5 @@
 """Shared pieces of the asset checks: the partition's as-of dates and check-name constants."""
 
-from __future__ import annotations
-
 from datetime import date
 
 from dagster import AssetCheckExecutionContext

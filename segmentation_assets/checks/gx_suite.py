@@ -5,8 +5,6 @@ imported only when a check runs, never when the Definitions load. Suites are pla
 (:class:`Expectation`) kept next to the asset they guard, so they read like a list of rules.
 """
 
-from __future__ import annotations
-
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +61,12 @@ def run_suite(
     frame: pd.DataFrame, suite_name: str, expectations: list[Expectation]
 ) -> SuiteOutcome:
     """Validate ``frame`` against ``expectations`` with an ephemeral GX context."""
-    os.environ.setdefault("TQDM_DISABLE", "1")
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    # Progress bars would interleave with Dagster's logs; the metadata carries the results.
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     datasource = context.data_sources.add_pandas(f"{suite_name}_source")
     asset = datasource.add_dataframe_asset(f"{suite_name}_frame")
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(

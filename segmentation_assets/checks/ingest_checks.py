@@ -1,7 +1,5 @@
 """Checks on ``raw_events``: contract, volume, quarantine rate, row accounting."""
 
-from __future__ import annotations
-
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,

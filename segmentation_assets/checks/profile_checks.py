@@ -1,8 +1,6 @@
 """Checks on ``merged_ids`` and ``profiles``: one id → one survivor, one row per customer, revenue
 reconciles with the events, value ranges (Great Expectations)."""
 
-from __future__ import annotations
-
 from datetime import date, timedelta
 
 from dagster import (

@@ -7,6 +7,7 @@ LLM provider) sit behind the same interface, chosen by ``SEGMENTATION_*`` enviro
 """
 
 from segmentation_assets.resources.llm import LLMResource
+from segmentation_assets.resources.pipeline_settings import PipelineSettingsResource
 from segmentation_assets.resources.reports import ReportsResource
 from segmentation_assets.resources.source import (
     BigQuerySource,
@@ -21,6 +22,7 @@ __all__ = [
     "EBQExportSource",
     "EBQSource",
     "LLMResource",
+    "PipelineSettingsResource",
     "ReportsResource",
     "SyntheticSource",
     "WarehouseResource",

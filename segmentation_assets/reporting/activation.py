@@ -1,0 +1,132 @@
+"""The activation export: customer → segment → play, for import into Bloomreach Engagement.
+
+One row per profiled customer with ``internal_customer_id`` (the surviving id after identity
+merging), ``segment_id``, ``segment_name`` and ``recommended_play``. Written as CSV (UTF-8 without
+BOM, header row, comma separator, ``\\n`` line ends, rows sorted by ``internal_customer_id``) because
+Bloomreach's customer import reads that shape directly, and as Parquet with the same rows for
+warehouses and notebooks. Every column is text, so ids with leading zeros survive both formats.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from segmentation_assets.reporting.data import is_missing
+
+ACTIVATION_COLUMNS: tuple[str, ...] = (
+    "internal_customer_id",
+    "segment_id",
+    "segment_name",
+    "recommended_play",
+)
+ACTIVATION_BASENAME = "segment_activation"
+
+
+class ActivationExports(dict[str, Path]):
+    """``{"csv": Path, "parquet": Path}`` that also carries ``row_count``.
+
+    A dict subclass so callers that only want the paths use it as the plain mapping the API
+    promises, while the asset can still report the row count without re-reading a file.
+    """
+
+    row_count: int
+
+    def __init__(self, paths: Mapping[str, Path], row_count: int) -> None:
+        super().__init__(paths)
+        self.row_count = row_count
+
+
+def activation_frame(
+    assignments: pd.DataFrame,
+    segments: pd.DataFrame,
+    plays_by_segment: Mapping[str, str | None],
+) -> pd.DataFrame:
+    """The activation rows as a DataFrame of strings, sorted by ``internal_customer_id``.
+
+    ``assignments``: customer_id, segment_id (one row per customer). ``segments``: segment_id, name.
+    ``plays_by_segment``: segment_id → play id; a segment without a play gets an empty string (a
+    blank attribute in Bloomreach, rather than a made-up default play).
+
+    Raises ``ValueError`` for a missing column, a missing or duplicate customer id, or a segment id
+    that is not in ``segments``.
+    """
+    for table, frame, columns in (
+        ("assignments", assignments, ("customer_id", "segment_id")),
+        ("segments", segments, ("segment_id", "name")),
+    ):
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise ValueError(f"table {table} is missing column(s) {', '.join(absent)}")
+    missing_ids = assignments["customer_id"].map(is_missing) | assignments["segment_id"].map(
+        is_missing
+    )
+    if missing_ids.any():
+        row = int(missing_ids.to_numpy().nonzero()[0][0])
+        raise ValueError(
+            f"table assignments has {int(missing_ids.sum())} row(s) without customer_id or "
+            f"segment_id (first at row {row})"
+        )
+    customer_id = assignments["customer_id"].astype(str)
+    segment_id = assignments["segment_id"].astype(str)
+    duplicated = customer_id[customer_id.duplicated()]
+    if not duplicated.empty:
+        raise ValueError(
+            f"table assignments has {duplicated.nunique()} customer_id(s) assigned more than once, "
+            f"e.g. {sorted(duplicated.unique())[0]!r}; activation needs one segment per customer"
+        )
+    names = {
+        str(sid): "" if is_missing(name) else str(name)
+        for sid, name in zip(segments["segment_id"], segments["name"], strict=True)
+    }
+    unknown = sorted(set(segment_id) - set(names))
+    if unknown:
+        raise ValueError(
+            f"table assignments has segment_id {', '.join(unknown)} not in table segments"
+        )
+    plays = {str(k): "" if is_missing(v) else str(v) for k, v in plays_by_segment.items()}
+    frame = pd.DataFrame(
+        {
+            "internal_customer_id": customer_id.to_numpy(),
+            "segment_id": segment_id.to_numpy(),
+            "segment_name": segment_id.map(names).to_numpy(),
+            "recommended_play": segment_id.map(lambda s: plays.get(s, "")).to_numpy(),
+        },
+        columns=list(ACTIVATION_COLUMNS),
+    )
+    # Plain string sort (ids are text), stable, so the file is byte-identical for the same input.
+    frame = frame.sort_values("internal_customer_id", kind="stable").reset_index(drop=True)
+    return frame.astype("string")
+
+
+def write_activation_exports(
+    assignments: pd.DataFrame,
+    segments: pd.DataFrame,
+    plays_by_segment: Mapping[str, str | None],
+    folder: str | Path,
+) -> ActivationExports:
+    """Write ``segment_activation.csv`` and ``segment_activation.parquet`` into ``folder``.
+
+    Returns ``{"csv": path, "parquet": path}`` (an :class:`ActivationExports`, a ``dict[str, Path]``)
+    whose ``row_count`` attribute is the number of customers written. See :func:`activation_frame`
+    for the rows and the errors raised.
+    """
+    frame = activation_frame(assignments, segments, plays_by_segment)
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    csv_path = target / f"{ACTIVATION_BASENAME}.csv"
+    parquet_path = target / f"{ACTIVATION_BASENAME}.parquet"
+
+    # Write to a temp name, then move into place, so a reader never sees half a file.
+    tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
+    frame.to_csv(tmp_csv, index=False, encoding="utf-8", lineterminator="\n")
+    os.replace(tmp_csv, csv_path)
+
+    tmp_parquet = parquet_path.with_name(parquet_path.name + ".tmp")
+    frame.to_parquet(tmp_parquet, index=False, engine="pyarrow")
+    os.replace(tmp_parquet, parquet_path)
+
+    return ActivationExports({"csv": csv_path, "parquet": parquet_path}, row_count=len(frame))
