@@ -46,7 +46,9 @@ def build_source(settings: Settings) -> EBQSource:
     )
 
 
-def build_resources(settings: Settings) -> dict[str, object]:
+def build_resources(
+    settings: Settings, pipeline_settings: PipelineSettingsResource | None = None
+) -> dict[str, object]:
     """Resources by environment: the local default is a DuckDB file and synthetic data."""
     return {
         "warehouse": WarehouseResource(
@@ -56,12 +58,15 @@ def build_resources(settings: Settings) -> dict[str, object]:
         ),
         "source": build_source(settings),
         "llm": LLMResource(model=settings.llm_model),
-        "settings": PipelineSettingsResource(window_days=settings.window_days),
+        "settings": pipeline_settings or PipelineSettingsResource(window_days=settings.window_days),
         "reports": ReportsResource(directory=str(settings.reports_dir)),
     }
 
 
-def build_definitions(settings: Settings | None = None) -> Definitions:
+def build_definitions(
+    settings: Settings | None = None, pipeline_settings: PipelineSettingsResource | None = None
+) -> Definitions:
+    """The project's Definitions; ``pipeline_settings`` overrides the analytical defaults."""
     settings = settings or get_settings()
     return Definitions(
         assets=STAGE_ASSETS,
@@ -72,7 +77,7 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         ],
         jobs=JOBS,
         schedules=SCHEDULES,
-        resources=build_resources(settings),
+        resources=build_resources(settings, pipeline_settings),
         # Every step holds the single DuckDB writer slot anyway; one process also imports the
         # heavy libraries (Great Expectations, scikit-learn) once per run instead of once per step.
         executor=in_process_executor,

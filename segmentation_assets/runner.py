@@ -97,7 +97,7 @@ def run_as_of(
     ingest_range = missing_ingest_range(warehouse_path, as_of, window_days)
     if ingest_range is not None:
         progress(f"ingesting {ingest_range[0]} .. {ingest_range[1]} (one range run of ingest_job)")
-        result = defs.get_job_def("ingest_job").execute_in_process(
+        result = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance,
             run_config=QUIET_LOGS,
             tags={
@@ -110,7 +110,7 @@ def run_as_of(
         if not result.success:
             raise PipelineError(_failed_stage(result), f"see run {result.run_id}")
     progress(f"running segmentation_pipeline for {as_of}")
-    result = defs.get_job_def("segmentation_pipeline").execute_in_process(
+    result = defs.resolve_job_def("segmentation_pipeline").execute_in_process(
         instance=instance,
         partition_key=as_of.isoformat(),
         run_config=QUIET_LOGS,

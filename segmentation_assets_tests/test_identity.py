@@ -65,10 +65,10 @@ def test_merges_after_the_as_of_date_are_not_applied() -> None:
     )
     history = _history([("bob", "anon")])
     before = resolve_identities(
-        history, merge_events=merges, as_of_end=dt.datetime(2025, 3, 10, tzinfo=dt.timezone.utc)
+        history, merge_events=merges, as_of_end=dt.datetime(2025, 3, 10, tzinfo=dt.UTC)
     )
     after = resolve_identities(
-        history, merge_events=merges, as_of_end=dt.datetime(2025, 3, 11, tzinfo=dt.timezone.utc)
+        history, merge_events=merges, as_of_end=dt.datetime(2025, 3, 11, tzinfo=dt.UTC)
     )
     assert _as_dict(before)["anon"] == "anon"
     assert _as_dict(after)["anon"] == "bob"

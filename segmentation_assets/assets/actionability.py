@@ -107,7 +107,6 @@ def actionability(
                         "provider": verdict.provider,
                         "model_name": verdict.model_name,
                         "prompt_version": verdict.prompt_version,
-                        "cached": verdict.cached,
                         "fell_back": verdict.fell_back,
                         "fallback_reason": verdict.fallback_reason,
                     }
