@@ -61,7 +61,12 @@ def register_views(
         if kind == "parquet":
             scan = f"read_parquet([{file_list}], union_by_name = true)"
         else:
-            scan = f"read_json([{file_list}], format = 'newline_delimited', union_by_name = true)"
+            # Type detection reads every row: a sample could miss the rows whose timestamps are not
+            # timestamps, and then the whole scan fails instead of quarantining them.
+            scan = (
+                f"read_json([{file_list}], format = 'newline_delimited', union_by_name = true, "
+                "sample_size = -1)"
+            )
         view = f"{prefix}{table}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {scan}")
         views[table] = view

@@ -14,6 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 import duckdb
 
 from segmentation_assets import sql
+from segmentation_assets.ebq.schema import (
+    CUSTOMER_TABLES,
+    DEFAULT_FX_RATES_TO_BASE,
+    detect_customer_key,
+)
 from segmentation_assets.warehouse import check_identifier, table_exists, transaction
 
 RAW_EVENTS_TABLE = "raw_events"
@@ -23,8 +28,7 @@ INGEST_LOG_TABLE = "raw_events_ingest_log"
 #: has an answer that does not depend on the day having traffic.
 INGESTED_DAYS_TABLE = "raw_events_ingested_days"
 
-BASE_CURRENCY = "EUR"
-DEFAULT_FX_TO_BASE: dict[str, float] = {"EUR": 1.0, "USD": 0.92}
+DEFAULT_FX_TO_BASE: dict[str, float] = dict(DEFAULT_FX_RATES_TO_BASE)
 
 #: Canonical columns of raw_events after the key columns, with their BigQuery types.
 CANONICAL_COLUMNS: dict[str, str] = {
@@ -88,7 +92,6 @@ TABLE_FIELDS: dict[str, dict[str, bool]] = {
     "merge": {"merged_customer_id": True},
 }
 
-CUSTOMER_TABLES = ("customers_properties", "customers_id_history", "customers_external_ids")
 ID_HISTORY_SNAPSHOTS_TABLE = "customer_id_history_snapshots"
 CUSTOMER_IDS_SNAPSHOTS_TABLE = "customer_ids_snapshots"
 
@@ -435,17 +438,6 @@ def ingest_window(
     if not stats.closes:
         raise AssertionError(f"ingest accounting does not close: {stats}")
     return stats
-
-
-def detect_customer_key(columns: Mapping[str, str] | list[str], table: str) -> str:
-    """EBQ customer tables key on ``internal_customer_id`` or, in some projects, ``internal_id``."""
-    for candidate in ("internal_customer_id", "internal_id"):
-        if candidate in columns:
-            return candidate
-    raise IngestError(
-        f"table {table!r}: neither 'internal_customer_id' nor 'internal_id' is present; "
-        f"columns present: {', '.join(columns)}"
-    )
 
 
 def snapshot_customer_tables(
