@@ -10,9 +10,13 @@ For every k in the range, on one seeded sample (default 20,000 rows):
   within-cluster pairs that the *training* half's centroids also put together. It is computed in both
   directions (A→B and B→A) and averaged. Tibshirani & Walther suggest a cutoff of 0.8–0.9.
 
-Decision rule: among the k whose prediction strength is ≥ the cutoff (default 0.8), choose the one with
-the best (highest) silhouette, ties to the smaller k. If no k passes, choose the smallest k in the range
-and record why.
+Decision rule: among the k whose prediction strength is ≥ the cutoff (default 0.8), keep those whose
+silhouette is within ``silhouette_tolerance`` (default 0.05, absolute) of the best silhouette among
+them, and choose the LARGEST — Tibshirani & Walther's own rule is "the largest k whose prediction strength is
+above the cutoff"; the silhouette tolerance keeps a k that stays reproducible but separates clearly
+worse from being chosen. Silhouette alone favours the smallest k on customer data (it is nearly flat
+over k and highest for a coarse split), which hides real, reproducible segments. If no k passes,
+choose the smallest k in the range and record why.
 """
 
 from __future__ import annotations
@@ -115,12 +119,14 @@ def select_k(
     prediction_strength_cutoff: float = 0.8,
     *,
     silhouette_sample_size: int | None = 5000,
+    silhouette_tolerance: float = 0.05,
 ) -> KSelection:
     """Choose k for k-means on the scaled matrix ``X`` (n_samples, n_features).
 
-    Rule: among k in ``k_range`` (inclusive) whose prediction strength ≥ ``prediction_strength_cutoff``,
-    take the highest silhouette (ties → smaller k); if none passes, take the smallest k and say so in
-    ``reason``.
+    Rule: among k in ``k_range`` (inclusive) whose prediction strength ≥ ``prediction_strength_cutoff``
+    and whose silhouette ≥ the best silhouette among those k minus ``silhouette_tolerance``
+    (absolute; differences under 0.05 are within the noise of a sampled silhouette), take the
+    largest; if no k passes the cutoff, take the smallest k and say so in ``reason``.
 
     ``k_range`` is clipped so that k < number of distinct sampled rows (and ≥ 2). All scores are
     computed on one seeded sample of at most ``sample_size`` rows; the silhouette additionally on a
@@ -188,13 +194,16 @@ def select_k(
     clipped = (k_lo, k_max)
     clip_note = f" (range clipped from {k_lo}..{k_hi} to {k_lo}..{k_max})" if k_max < k_hi else ""
     if len(passing):
-        # idxmax returns the first maximum, and rows are in increasing k: ties go to the smaller k.
-        best = passing.loc[passing["silhouette"].idxmax()]
+        best_silhouette = float(passing["silhouette"].max())
+        floor = best_silhouette - silhouette_tolerance
+        eligible = passing[passing["silhouette"] >= floor]
+        best = eligible.loc[eligible["k"].idxmax()]
         chosen = int(best["k"])
         reason = (
-            f"k={chosen} has the best silhouette ({best['silhouette']:.3f}) among the "
-            f"{len(passing)} k with prediction strength >= {prediction_strength_cutoff:g} "
-            f"(its prediction strength {best['prediction_strength']:.3f}){clip_note}"
+            f"k={chosen} is the largest of the {len(passing)} k with prediction strength >= "
+            f"{prediction_strength_cutoff:g} (its {best['prediction_strength']:.3f}) whose silhouette "
+            f"({best['silhouette']:.3f}) is within {silhouette_tolerance:g} of the best "
+            f"({best_silhouette:.3f}){clip_note}"
         )
     else:
         chosen = k_lo

@@ -82,7 +82,9 @@ class SegmentationConfig(BaseModel):
     include_features: tuple[str, ...] | None = None
     exclude_features: tuple[str, ...] = ()
     k_selection_sample_size: int = Field(default=20_000, ge=10)
-    k_selection_n_init: int = Field(default=4, ge=1)
+    # As many restarts as the final fit: with fewer, the half-sample fits of prediction strength land
+    # in different local optima and a real segment structure looks unreproducible.
+    k_selection_n_init: int = Field(default=10, ge=1)
     prediction_strength_cutoff: float = Field(default=0.8, ge=0.0, le=1.0)
     clip_quantiles: tuple[float, float] | None = (0.01, 0.99)
     nan_policy: NanPolicy = "raise"

@@ -24,6 +24,13 @@ from segmentation_assets.traits import NUMERIC_TRAITS
 
 #: Traits compared segment vs population in the trait profile (report heatmap, LLM prompt).
 PROFILE_TRAITS: tuple[str, ...] = NUMERIC_TRAITS
+#: Traits a segment may be named after: every business trait except the RFM scores (quintiles of
+#: traits already here) and the model outputs that restate churn risk and CLV.
+NAMING_TRAITS: tuple[str, ...] = tuple(
+    t
+    for t in NUMERIC_TRAITS
+    if not t.startswith("rfm_") and t not in ("p_alive", "expected_purchases")
+)
 
 
 @dataclass
@@ -68,7 +75,8 @@ def segment_customers(
     labels = result.labels
     traits = [t for t in PROFILE_TRAITS if t in profiles.columns]
     described = describe_segments(profiles, labels, traits)
-    named = name_segments(profiles, labels, list(result.features)).set_index("segment_index")
+    naming = [t for t in NAMING_TRAITS if t in profiles.columns]
+    named = name_segments(profiles, labels, naming).set_index("segment_index")
     stable = assign_stable_ids(
         result.centroids_original,
         previous_centroids,

@@ -22,8 +22,8 @@ from segmentation_assets_tests.segmentation.synthetic import planted
 
 def test_default_features_are_the_registry_defaults_and_exclude_works() -> None:
     assert resolve_features() == DEFAULT_CLUSTER_FEATURES
-    without = resolve_features(exclude=["orders", "sessions"])
-    assert "orders" not in without and "sessions" not in without
+    without = resolve_features(exclude=["orders", "mobile_share"])
+    assert "orders" not in without and "mobile_share" not in without
     assert len(without) == len(DEFAULT_CLUSTER_FEATURES) - 2
     # include keeps its order and drops duplicates
     assert resolve_features(include=["sessions", "orders", "sessions"]) == ("sessions", "orders")
@@ -86,11 +86,11 @@ def test_outliers_are_clipped_at_fitted_quantiles() -> None:
 
 def test_constant_feature_dropped_with_warning_and_all_constant_is_error() -> None:
     frame, _ = planted(30, k=2)
-    frame["weekend_share"] = 0.25
+    frame["mobile_share"] = 0.25
     ft = FeatureTransformer().fit(frame)
-    assert "weekend_share" not in ft.features_
-    assert ft.dropped_constant_ == ("weekend_share",)
-    assert any("weekend_share" in w for w in ft.warnings_)
+    assert "mobile_share" not in ft.features_
+    assert ft.dropped_constant_ == ("mobile_share",)
+    assert any("mobile_share" in w for w in ft.warnings_)
     assert ft.transform(frame).shape == (60, len(DEFAULT_CLUSTER_FEATURES) - 1)
 
     same = frame.copy()
@@ -102,11 +102,11 @@ def test_constant_feature_dropped_with_warning_and_all_constant_is_error() -> No
 
 def test_nan_is_a_clear_error_or_median_filled() -> None:
     frame, _ = planted(20, k=2)
-    frame.loc[[1, 5, 7], "sessions"] = np.nan
-    with pytest.raises(SegmentationError, match=r"sessions \(3 of 40\)"):
+    frame.loc[[1, 5, 7], "email_open_rate"] = np.nan
+    with pytest.raises(SegmentationError, match=r"email_open_rate \(3 of 40\)"):
         FeatureTransformer().fit(frame)
     ft = FeatureTransformer(nan_policy="median").fit(frame)
-    assert any("sessions (3 of 40)" in w for w in ft.warnings_)
+    assert any("email_open_rate (3 of 40)" in w for w in ft.warnings_)
     assert np.isfinite(ft.transform(frame)).all()
 
 

@@ -19,8 +19,9 @@ def test_finds_the_planted_k_and_reports_every_k() -> None:
     assert sel.scores["k"].tolist() == [3, 4, 5, 6, 7, 8]
     row = sel.scores.set_index("k").loc[5]
     assert row["prediction_strength"] >= 0.8 and row["passes_cutoff"]
-    assert row["silhouette"] == sel.scores["silhouette"].max()
-    assert "best silhouette" in sel.reason
+    # The largest k that still predicts itself (Tibshirani & Walther), not the flattest silhouette.
+    assert not sel.scores.set_index("k").loc[6:, "passes_cutoff"].any()
+    assert "largest" in sel.reason
     # prediction strength is a share; silhouette within its bounds
     assert sel.scores["prediction_strength"].between(0, 1).all()
     assert sel.scores["silhouette"].between(-1, 1).all()

@@ -59,7 +59,8 @@ def test_combined_phrase_and_noun() -> None:
         [{"orders": -8, "sessions": 8}, {"purchase_frequency_per_month": 8}, {}],
         seed=2,
     )
-    names = name_segments(frame, truth).set_index("segment_index")["name"]
+    features = [*DEFAULT_CLUSTER_FEATURES, "sessions"]
+    names = name_segments(frame, truth, features).set_index("segment_index")["name"]
     assert names[0].endswith("browsers")
     assert names[1].startswith("Frequent") or names[1].endswith("regulars")
 
