@@ -50,3 +50,8 @@ lock: $(STAMP)
 
 clean:
 	rm -rf data/*.duckdb data/*.duckdb.wal data/reports data/synthetic .dagster_home
+
+## docs: the documentation site, built strictly into site/ (reference pages are generated from the code)
+.PHONY: docs
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

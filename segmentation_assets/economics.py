@@ -454,7 +454,8 @@ def evaluate_segments(
     """Viability and validation for every segment of a :func:`build_segment_stats` frame.
 
     ``play_by_segment`` maps segment_index → play; segments without a play are validated without the
-    ROI criterion. Returns columns :data:`EVALUATION_COLUMNS` (``reasons`` joined with "; ").
+    ROI criterion. Returns columns :data:`EVALUATION_COLUMNS` (``reasons`` a list of sentences; a
+    sentence may itself contain a semicolon, so they are never joined).
     """
     rows = []
     for record in stats.to_dict("records"):
@@ -469,6 +470,6 @@ def evaluate_segments(
             )
         result = validate_segment(record, criteria)
         row["passed"] = result.passed
-        row["reasons"] = "; ".join(result.reasons)
+        row["reasons"] = list(result.reasons)
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=list(EVALUATION_COLUMNS))

@@ -84,6 +84,11 @@ def replace_rows(
     try:
         if not table_exists(con, table):
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM _replacement_rows LIMIT 0")
+            # A column that is all-None in the first frame would be typed NULL for ever and refuse
+            # the first real value (e.g. a fallback reason): such columns are text.
+            for name, column_type, *_ in con.execute(f"DESCRIBE {table}").fetchall():
+                if str(column_type).strip('"').upper() == "NULL":
+                    con.execute(f'ALTER TABLE {table} ALTER "{name}" SET DATA TYPE VARCHAR')
         con.execute(f"DELETE FROM {table} WHERE {where}", dict(params or {}))
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replacement_rows")
     finally:

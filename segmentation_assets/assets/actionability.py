@@ -91,7 +91,7 @@ def actionability(
                         "is_actionable": verdict.is_actionable,
                         "valid": summary.validation_passed,
                         "production_ready": summary.validation_passed and verdict.is_actionable,
-                        "dimensions_supported": verdict.dimensions.supported_count,
+                        "dimensions_supported": verdict.dimensions.supported_count(),
                         "dimensions": json.dumps(
                             verdict.dimensions.model_dump(mode="json"), sort_keys=True
                         ),

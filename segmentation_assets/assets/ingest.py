@@ -60,6 +60,7 @@ def raw_events(
             views,
             start,
             end,
+            field_mapping=source.field_mapping(),
             fx_to_base=config.fx_to_base,
             future_tolerance_minutes=config.future_tolerance_minutes,
         )

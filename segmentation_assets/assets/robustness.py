@@ -134,9 +134,7 @@ def robustness(
             validation_rows = evaluation.assign(
                 as_of_date=as_of,
                 segment_id=evaluation["segment_index"].map(ids),
-                reasons=evaluation["reasons"].map(
-                    lambda r: json.dumps([p for p in str(r or "").split("; ") if p])
-                ),
+                reasons=evaluation["reasons"].map(lambda reasons: json.dumps(list(reasons))),
             )
             with transaction(con):
                 replace_rows(

@@ -18,11 +18,22 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from segmentation_assets import export_folder
+from segmentation_assets.ebq.schema import load_field_mapping
 from segmentation_assets.warehouse import check_identifier
 
 
 class EBQSource(ConfigurableResource, ABC):
-    """Interface: make the EBQ tables readable on a DuckDB connection."""
+    """Interface: make the EBQ tables readable on a DuckDB connection.
+
+    ``field_mapping_path`` names a YAML/JSON file that says which property feeds each canonical
+    field when a Bloomreach project names them differently (see ``ebq/schema.py`` FieldMapping).
+    """
+
+    field_mapping_path: str | None = None
+
+    def field_mapping(self) -> dict[str, dict[str, str]]:
+        """table → canonical field → ``properties.<path>`` for the explicitly mapped fields."""
+        return load_field_mapping(self.field_mapping_path).overrides()
 
     @abstractmethod
     def register_views(
