@@ -63,6 +63,12 @@ def clusters(
     config = settings.segmentation()
     metadata: dict[str, Any] = {}
     with warehouse.connection() as con:
+        # The first date has no migration rows; typing the table from that empty frame would
+        # give it numeric id columns that the second date's segment ids cannot enter.
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS segment_migration (as_of_date DATE NOT NULL, "
+            "from_segment_id VARCHAR, to_segment_id VARCHAR, customers BIGINT NOT NULL)"
+        )
         for as_of in as_of_dates(context):
             profiles = con.execute(
                 "SELECT * FROM profiles WHERE as_of_date = $d ORDER BY customer_id", {"d": as_of}

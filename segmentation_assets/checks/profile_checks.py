@@ -1,5 +1,9 @@
-"""Checks on ``merged_ids`` and ``profiles``: one id → one survivor, one row per customer, revenue
-reconciles with the events, value ranges (Great Expectations)."""
+"""Checks on ``merged_ids`` and ``profiles``: one id → one survivor, the identity contract, one row
+per customer, revenue reconciles with the events, the profile contract (Great Expectations).
+
+Volume, drift and schema guards for these stages live in volume_checks.py, drift_checks.py and
+schema_checks.py.
+"""
 
 from datetime import date, timedelta
 
@@ -13,15 +17,17 @@ from dagster import (
 from segmentation_assets.assets.identity import merged_ids
 from segmentation_assets.assets.profiles import profiles
 from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
-from segmentation_assets.checks.gx_suite import Expectation, run_suite
+from segmentation_assets.checks.gx_suite import Expectation, run_suite, run_suites
 from segmentation_assets.identity import CONFLICTS_TABLE, MERGED_IDS_TABLE
 from segmentation_assets.ingest import RAW_EVENTS_TABLE
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import PROFILE_RUNS_TABLE, PROFILES_TABLE
 from segmentation_assets.resources import WarehouseResource
-from segmentation_assets.traits import TRAITS
+from segmentation_assets.rfm import RFM_GROUP_NAMES
+from segmentation_assets.traits import NUMERIC_TRAITS, TRAITS
 
 MERGED_IDS_RESOLVED = "merged_ids_fully_resolved"
+MERGED_IDS_CONTRACT = "merged_ids_contract"
 IDENTITY_CONFLICT_SHARE = "identity_conflict_share"
 PROFILES_ONE_ROW_PER_CUSTOMER = "profiles_one_row_per_customer"
 PROFILES_EVENTS_RESOLVE = "profiles_every_event_id_resolves"
@@ -44,6 +50,8 @@ REVENUE_TOLERANCE = 1e-6
 def merged_ids_fully_resolved(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """One survivor per id and no unresolved chain (ERROR, blocking: a customer split across ids
+    would be profiled twice)."""
     with warehouse.connection() as con:
         duplicated, unresolved = 0, 0
         for as_of in check_dates(context):
@@ -77,6 +85,8 @@ def merged_ids_fully_resolved(
 def identity_conflict_share(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Cycles and contested merges (WARN when any, ERROR above the share; not blocking: conflicts
+    are resolved deterministically, a human reviews them)."""
     with warehouse.connection() as con:
         conflicts, merged = 0, 0
         for as_of in check_dates(context):
@@ -96,6 +106,67 @@ def identity_conflict_share(
         if share > MAX_CONFLICT_SHARE
         else AssetCheckSeverity.WARN,
         metadata={"conflicts": conflicts, "merged_ids": merged, "conflict_share": share},
+    )
+
+
+MERGED_IDS_SUITE = [
+    Expectation("ExpectColumnValuesToNotBeNull", column="as_of_date"),
+    Expectation("ExpectColumnValuesToNotBeNull", column="internal_customer_id"),
+    Expectation("ExpectColumnValuesToNotBeNull", column="surviving_id"),
+    Expectation(
+        "ExpectCompoundColumnsToBeUnique", column_list=["as_of_date", "internal_customer_id"]
+    ),
+]
+IDENTITY_CONFLICTS_SUITE = [
+    Expectation(
+        "ExpectColumnValuesToBeInSet",
+        column="conflict_type",
+        value_set=["cycle", "multiple_survivors"],
+    ),
+    Expectation("ExpectColumnValuesToNotBeNull", column="ids"),
+    Expectation("ExpectColumnValuesToNotBeNull", column="chosen_survivor"),
+]
+
+
+@asset_check(
+    asset=merged_ids,
+    name=MERGED_IDS_CONTRACT,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description=(
+        "Every mapping has an id and a survivor and each id appears once per date; conflicts have "
+        "a known type and a chosen survivor (Great Expectations)."
+    ),
+)
+def merged_ids_contract(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """The identity mapping's columns (ERROR, blocking: a null survivor drops the customer's events
+    from the profiles)."""
+    params = {"dates": check_dates(context)}
+    with warehouse.connection() as con:
+        mapping = con.execute(
+            f"SELECT * FROM {MERGED_IDS_TABLE} WHERE as_of_date = ANY($dates)", params
+        ).df()
+        conflicts = con.execute(
+            f"SELECT * FROM {CONFLICTS_TABLE} WHERE as_of_date = ANY($dates)", params
+        ).df()
+    outcome = run_suites(
+        {
+            MERGED_IDS_TABLE: (mapping, MERGED_IDS_SUITE),
+            CONFLICTS_TABLE: (conflicts, IDENTITY_CONFLICTS_SUITE),
+        },
+        MERGED_IDS_CONTRACT,
+    )
+    return AssetCheckResult(
+        passed=outcome.success and len(mapping) > 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "rows_checked": len(mapping),
+            "conflicts": len(conflicts),
+            **outcome.to_metadata(),
+        },
     )
 
 
@@ -120,6 +191,8 @@ def _window_start(con: object, as_of: date) -> date:
 def profiles_one_row_per_customer(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """One row per customer and at least one row (ERROR, blocking: clustering would weigh a
+    duplicated customer twice)."""
     with warehouse.connection() as con:
         duplicates, rows = 0, 0
         for as_of in check_dates(context):
@@ -150,6 +223,7 @@ def profiles_one_row_per_customer(
 def profiles_every_event_id_resolves(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Events of the window reach a profile (ERROR, blocking: otherwise activity is lost)."""
     unresolved = 0
     with warehouse.connection() as con:
         for as_of in check_dates(context):
@@ -180,6 +254,7 @@ def profiles_every_event_id_resolves(
 def profiles_revenue_reconciles(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Profile revenue equals event revenue (ERROR, blocking: value, CLV and ROI build on it)."""
     profile_total, event_total = 0.0, 0.0
     with warehouse.connection() as con:
         for as_of in check_dates(context):
@@ -210,9 +285,18 @@ def profiles_revenue_reconciles(
 
 
 def _range_expectations() -> list[Expectation]:
+    """The profile contract, derived from the trait registry so a new trait is covered."""
     expectations = [
+        Expectation("ExpectColumnValuesToNotBeNull", column="as_of_date"),
         Expectation("ExpectColumnValuesToNotBeNull", column="customer_id"),
-        Expectation("ExpectColumnValuesToBeUnique", column="customer_id"),
+        Expectation("ExpectCompoundColumnsToBeUnique", column_list=["as_of_date", "customer_id"]),
+    ]
+    # Clustering cannot take a missing or non-numeric value: every trait is set and numeric
+    # traits are numbers.
+    expectations += [Expectation("ExpectColumnValuesToNotBeNull", column=t.name) for t in TRAITS]
+    expectations += [
+        Expectation("ExpectColumnValuesToBeInTypeList", column=name, type_list=["int64", "float64"])
+        for name in NUMERIC_TRAITS
     ]
     for trait in TRAITS:
         if trait.kind != "numeric":
@@ -226,6 +310,8 @@ def _range_expectations() -> list[Expectation]:
         elif trait.unit in ("count", "days") or trait.name in (
             "expected_purchases",
             "predicted_clv",
+            "avg_order_value",
+            "purchase_frequency_per_month",
         ):
             expectations.append(
                 Expectation("ExpectColumnValuesToBeBetween", column=trait.name, min_value=0)
@@ -236,6 +322,17 @@ def _range_expectations() -> list[Expectation]:
                     "ExpectColumnValuesToBeBetween", column=trait.name, min_value=1, max_value=5
                 )
             )
+    expectations += [
+        Expectation(
+            "ExpectColumnValuesToBeBetween", column="preferred_weekday", min_value=1, max_value=7
+        ),
+        Expectation(
+            "ExpectColumnValuesToBeBetween", column="preferred_hour", min_value=0, max_value=23
+        ),
+        Expectation(
+            "ExpectColumnValuesToBeInSet", column="rfm_segment", value_set=list(RFM_GROUP_NAMES)
+        ),
+    ]
     return expectations
 
 
@@ -248,11 +345,17 @@ PROFILES_SUITE = _range_expectations()
     partitions_def=daily_partitions,
     pool=DUCKDB_POOL,
     blocking=True,
-    description="Rates and probabilities in [0, 1], counts and days non-negative, RFM scores 1-5 (Great Expectations).",
+    description=(
+        "One row per customer and date; every trait set; numeric traits numeric; rates and "
+        "probabilities in [0, 1]; counts, days, money and CLV non-negative (net revenue may be "
+        "negative); RFM scores 1-5 and a known RFM group; weekday 1-7, hour 0-23 "
+        "(Great Expectations)."
+    ),
 )
 def profiles_value_ranges(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """The profile contract (ERROR, blocking: clustering and CLV read these columns as they are)."""
     with warehouse.connection() as con:
         frame = con.execute(
             f"SELECT * FROM {PROFILES_TABLE} WHERE as_of_date = ANY($dates)",
@@ -260,7 +363,7 @@ def profiles_value_ranges(
         ).df()
     outcome = run_suite(frame, PROFILES_VALUE_RANGES, PROFILES_SUITE)
     return AssetCheckResult(
-        passed=outcome.success,
+        passed=outcome.success and len(frame) > 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={"rows_checked": len(frame), **outcome.to_metadata()},
     )
@@ -268,6 +371,7 @@ def profiles_value_ranges(
 
 PROFILE_CHECKS = [
     merged_ids_fully_resolved,
+    merged_ids_contract,
     identity_conflict_share,
     profiles_one_row_per_customer,
     profiles_every_event_id_resolves,

@@ -1,8 +1,14 @@
-"""Checks on ``clusters``, ``robustness``, ``actionability`` and ``report``."""
+"""Checks on ``clusters``, ``robustness``, ``actionability`` and ``report``.
+
+Drift and schema guards for these stages live in drift_checks.py and schema_checks.py.
+"""
 
 import json
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -15,16 +21,30 @@ from segmentation_assets.assets.report import REPORT_RUNS_TABLE, report
 from segmentation_assets.assets.robustness import ROBUSTNESS_TABLE, robustness
 from segmentation_assets.assets.segments import clusters
 from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
-from segmentation_assets.checks.gx_suite import Expectation, run_suite
+from segmentation_assets.checks.gx_suite import Expectation, run_suite, run_suites
+from segmentation_assets.llm.plays import PLAY_IDS
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
+from segmentation_assets.traits import NUMERIC_TRAITS
 
+CLUSTERS_CONTRACT = "clusters_contract"
 CLUSTERS_ASSIGNED_ONCE = "clusters_every_customer_assigned_once"
 CLUSTERS_SIZES_SUM = "clusters_sizes_sum_to_population"
 CLUSTERS_K_IN_RANGE = "clusters_k_within_range"
 ROBUSTNESS_IN_UNIT_INTERVAL = "robustness_values_in_unit_interval"
+ACTIONABILITY_CONTRACT = "actionability_contract"
 ACTIONABILITY_FALLBACKS = "actionability_fallbacks"
 REPORT_FILES_WRITTEN = "report_files_written"
+REPORT_CONTRACT = "report_contract"
+
+ROBUSTNESS_TIERS = [
+    "highly stable",
+    "stable",
+    "pattern only",
+    "do not trust",
+    "dissolved",
+    "not assessed",
+]
 
 ROBUSTNESS_SUITE = [
     Expectation("ExpectColumnValuesToNotBeNull", column="segment_id"),
@@ -39,19 +59,175 @@ ROBUSTNESS_SUITE = [
             "robustness_score",
         )
     ],
-    Expectation(
-        "ExpectColumnValuesToBeInSet",
-        column="tier",
-        value_set=[
-            "highly stable",
-            "stable",
-            "pattern only",
-            "do not trust",
-            "dissolved",
-            "not assessed",
-        ],
-    ),
+    Expectation("ExpectColumnValuesToBeInSet", column="tier", value_set=ROBUSTNESS_TIERS),
 ]
+
+
+def segments_suite() -> list[Expectation]:
+    """The ``segments`` table: one row per segment and date, a name, a size and a share."""
+    return [
+        Expectation("ExpectColumnValuesToNotBeNull", column="segment_id"),
+        Expectation("ExpectColumnValuesToNotBeNull", column="name"),
+        Expectation("ExpectCompoundColumnsToBeUnique", column_list=["as_of_date", "segment_id"]),
+        Expectation("ExpectColumnValuesToBeBetween", column="size", min_value=1),
+        Expectation(
+            "ExpectColumnValuesToBeBetween",
+            column="share",
+            min_value=0,
+            max_value=1,
+            strict_min=True,
+        ),
+        Expectation(
+            "ExpectColumnValuesToBeBetween", column="avg_churn_risk", min_value=0, max_value=1
+        ),
+        Expectation("ExpectColumnValuesToNotBeNull", column="model_version"),
+    ]
+
+
+def assignments_suite(segment_ids: list[str]) -> list[Expectation]:
+    """``segment_assignments``: one segment per customer and date, and only segments that exist."""
+    return [
+        Expectation("ExpectColumnValuesToNotBeNull", column="customer_id"),
+        Expectation("ExpectColumnValuesToNotBeNull", column="segment_id"),
+        Expectation("ExpectCompoundColumnsToBeUnique", column_list=["as_of_date", "customer_id"]),
+        Expectation("ExpectColumnValuesToBeInSet", column="segment_id", value_set=segment_ids),
+        Expectation(
+            "ExpectColumnValuesToBeBetween",
+            column="membership_confidence",
+            min_value=0,
+            max_value=1,
+        ),
+        Expectation("ExpectColumnValuesToBeBetween", column="distance_to_centroid", min_value=0),
+    ]
+
+
+def trait_profile_suite(segment_ids: list[str]) -> list[Expectation]:
+    """``segment_trait_profile``: one row per segment and registered trait."""
+    return [
+        Expectation("ExpectColumnValuesToBeInSet", column="segment_id", value_set=segment_ids),
+        Expectation("ExpectColumnValuesToBeInSet", column="trait", value_set=list(NUMERIC_TRAITS)),
+        Expectation(
+            "ExpectCompoundColumnsToBeUnique", column_list=["as_of_date", "segment_id", "trait"]
+        ),
+    ]
+
+
+def actionability_suite(segment_ids: list[str]) -> list[Expectation]:
+    """``segment_actionability``: one verdict per segment with a catalogue play."""
+    return [
+        Expectation("ExpectCompoundColumnsToBeUnique", column_list=["as_of_date", "segment_id"]),
+        Expectation("ExpectColumnValuesToBeInSet", column="segment_id", value_set=segment_ids),
+        *[
+            Expectation("ExpectColumnValuesToNotBeNull", column=c)
+            for c in (
+                "is_actionable",
+                "valid",
+                "production_ready",
+                "recommended_campaign",
+                "confidence_level",
+                "executive_summary",
+                "provider",
+                "fell_back",
+            )
+        ],
+        Expectation(
+            "ExpectColumnValuesToBeInSet", column="recommended_campaign", value_set=list(PLAY_IDS)
+        ),
+        Expectation(
+            "ExpectColumnValuesToBeInSet",
+            column="confidence_level",
+            value_set=["high", "medium", "low"],
+        ),
+    ]
+
+
+def report_segments_suite() -> list[Expectation]:
+    """The report JSON's ``segments`` list, one row per segment."""
+    return [
+        Expectation("ExpectColumnValuesToNotBeNull", column="segment_id"),
+        Expectation("ExpectColumnValuesToBeUnique", column="segment_id"),
+        Expectation("ExpectColumnValuesToNotBeNull", column="name"),
+        Expectation("ExpectColumnValuesToBeBetween", column="size", min_value=1),
+        Expectation("ExpectColumnValuesToBeBetween", column="share", min_value=0, max_value=1),
+        Expectation(
+            "ExpectColumnValuesToBeInSet", column="recommended_play", value_set=list(PLAY_IDS)
+        ),
+        Expectation("ExpectColumnValuesToBeInSet", column="tier", value_set=ROBUSTNESS_TIERS),
+    ]
+
+
+def activation_suite(segment_ids: list[str], customers: int) -> list[Expectation]:
+    """The activation file imported into Bloomreach: every profiled customer once, with a segment
+    of the report and a catalogue play."""
+    return [
+        Expectation("ExpectTableRowCountToEqual", value=customers),
+        Expectation("ExpectColumnValuesToNotBeNull", column="internal_customer_id"),
+        Expectation("ExpectColumnValuesToBeUnique", column="internal_customer_id"),
+        Expectation("ExpectColumnValuesToNotBeNull", column="segment_id"),
+        Expectation("ExpectColumnValuesToBeInSet", column="segment_id", value_set=segment_ids),
+        Expectation(
+            "ExpectColumnValuesToBeInSet", column="recommended_play", value_set=list(PLAY_IDS)
+        ),
+    ]
+
+
+def _segment_ids(con: Any, dates: list[date]) -> list[str]:
+    return [
+        str(r[0])
+        for r in con.execute(
+            "SELECT DISTINCT segment_id FROM segments WHERE as_of_date = ANY($dates) ORDER BY 1",
+            {"dates": dates},
+        ).fetchall()
+    ]
+
+
+@asset_check(
+    asset=clusters,
+    name=CLUSTERS_CONTRACT,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description=(
+        "Segments have an id, a name, a size >= 1 and a share in (0, 1]; each customer has one "
+        "assignment to an existing segment with confidence in [0, 1]; the trait profile covers "
+        "registered traits once per segment (Great Expectations)."
+    ),
+)
+def clusters_contract(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """The clusters tables' contract (ERROR, blocking: robustness refits from these rows and the
+    report exports them to Bloomreach)."""
+    dates = check_dates(context)
+    params = {"dates": dates}
+    with warehouse.connection() as con:
+        ids = _segment_ids(con, dates)
+
+        def table(name: str) -> pd.DataFrame:
+            return con.execute(f"SELECT * FROM {name} WHERE as_of_date = ANY($dates)", params).df()
+
+        segments, assignments, traits = (
+            table("segments"),
+            table("segment_assignments"),
+            table("segment_trait_profile"),
+        )
+    outcome = run_suites(
+        {
+            "segments": (segments, segments_suite()),
+            "segment_assignments": (assignments, assignments_suite(ids)),
+            "segment_trait_profile": (traits, trait_profile_suite(ids)),
+        },
+        CLUSTERS_CONTRACT,
+    )
+    return AssetCheckResult(
+        passed=outcome.success and len(segments) > 0,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "segments": len(segments),
+            "assignments": len(assignments),
+            **outcome.to_metadata(),
+        },
+    )
 
 
 @asset_check(
@@ -65,6 +241,8 @@ ROBUSTNESS_SUITE = [
 def clusters_every_customer_assigned_once(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Profiles and assignments agree (ERROR, blocking: an unassigned customer is missing from the
+    activation export)."""
     missing = duplicated = extra = 0
     with warehouse.connection() as con:
         for as_of in check_dates(context):
@@ -101,6 +279,7 @@ def clusters_every_customer_assigned_once(
 def clusters_sizes_sum_to_population(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Sizes and shares add up (ERROR, blocking: the report's shares and values would not)."""
     bad: list[str] = []
     with warehouse.connection() as con:
         for as_of in check_dates(context):
@@ -132,6 +311,8 @@ def clusters_k_within_range(
     warehouse: WarehouseResource,
     settings: PipelineSettingsResource,
 ) -> AssetCheckResult:
+    """k within the configured range (ERROR, not blocking: a k outside it is a configuration
+    mismatch to look at, the segments themselves are consistent)."""
     with warehouse.connection() as con:
         ks = [
             int(row[0])
@@ -165,6 +346,7 @@ def clusters_k_within_range(
 def robustness_values_in_unit_interval(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Stability values and tiers (ERROR, blocking: the verdicts and confidence levels use them)."""
     with warehouse.connection() as con:
         frame = con.execute(
             f"SELECT * FROM {ROBUSTNESS_TABLE} WHERE as_of_date = ANY($dates)",
@@ -188,6 +370,7 @@ def robustness_values_in_unit_interval(
 def actionability_fallbacks(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """Provider failures answered by the rules model (WARN: the verdicts are still valid)."""
     with warehouse.connection() as con:
         rows = con.execute(
             f"SELECT segment_id, fallback_reason FROM {ACTIONABILITY_TABLE} "
@@ -211,6 +394,7 @@ def actionability_fallbacks(
 def report_files_written(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
+    """The report's files exist and agree (ERROR; the last stage, so there is nothing to block)."""
     problems: list[str] = []
     with warehouse.connection() as con:
         for as_of in check_dates(context):
@@ -238,11 +422,111 @@ def report_files_written(
     )
 
 
+@asset_check(
+    asset=actionability,
+    name=ACTIONABILITY_CONTRACT,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    blocking=True,
+    description=(
+        "One verdict per existing segment and date, with the flags, a catalogue play, a "
+        "high/medium/low confidence, a summary and the provider set (Great Expectations)."
+    ),
+)
+def actionability_contract(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """The verdict table's contract (ERROR, blocking: the report and the activation export print
+    these plays and flags)."""
+    dates = check_dates(context)
+    with warehouse.connection() as con:
+        ids = _segment_ids(con, dates)
+        frame = con.execute(
+            f"SELECT * FROM {ACTIONABILITY_TABLE} WHERE as_of_date = ANY($dates)",
+            {"dates": dates},
+        ).df()
+    outcome = run_suite(frame, ACTIONABILITY_CONTRACT, actionability_suite(ids))
+    return AssetCheckResult(
+        passed=outcome.success and len(frame) == len(ids),
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"verdicts": len(frame), "segments": len(ids), **outcome.to_metadata()},
+    )
+
+
+def report_frames(json_path: str, activation_path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report JSON's segments as a table, and the activation file."""
+    document = json.loads(Path(json_path).read_text())
+    segments = pd.DataFrame(
+        [
+            {
+                "segment_id": s.get("segment_id"),
+                "name": s.get("name"),
+                "size": s.get("size"),
+                "share": s.get("share"),
+                "recommended_play": s.get("recommended_play"),
+                "tier": (s.get("robustness") or {}).get("tier"),
+            }
+            for s in document.get("segments", [])
+        ],
+        columns=["segment_id", "name", "size", "share", "recommended_play", "tier"],
+    )
+    return segments, pd.read_parquet(activation_path)
+
+
+@asset_check(
+    asset=report,
+    name=REPORT_CONTRACT,
+    partitions_def=daily_partitions,
+    pool=DUCKDB_POOL,
+    description=(
+        "The report JSON lists each segment once with a name, size, share, catalogue play and "
+        "known tier; the activation file holds every profiled customer once, with a segment of the "
+        "report and a catalogue play (Great Expectations)."
+    ),
+)
+def report_contract(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """What leaves the house: the JSON and the activation import (ERROR; the last stage, so not
+    blocking, but a failed activation file must not be imported)."""
+    tables: dict[str, tuple[pd.DataFrame, list[Expectation]]] = {}
+    problems: list[str] = []
+    with warehouse.connection() as con:
+        for as_of in check_dates(context):
+            row = con.execute(
+                f"SELECT json_path, activation_parquet_path FROM {REPORT_RUNS_TABLE} "
+                "WHERE as_of_date = $d",
+                {"d": as_of},
+            ).fetchone()
+            customers = con.execute(
+                "SELECT count(*) FROM profiles WHERE as_of_date = $d", {"d": as_of}
+            ).fetchone()
+            if row is None or not Path(row[0]).is_file() or not Path(row[1]).is_file():
+                problems.append(f"{as_of}: no report files")
+                continue
+            segments, activation = report_frames(row[0], row[1])
+            ids = [str(i) for i in segments["segment_id"].dropna()]
+            tables[f"{as_of} json"] = (segments, report_segments_suite())
+            tables[f"{as_of} activation"] = (
+                activation,
+                activation_suite(ids, int(customers[0]) if customers else 0),
+            )
+    outcome = run_suites(tables, REPORT_CONTRACT)
+    return AssetCheckResult(
+        passed=outcome.success and not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"problems": "; ".join(problems) or "none", **outcome.to_metadata()},
+    )
+
+
 SEGMENT_CHECKS = [
+    clusters_contract,
     clusters_every_customer_assigned_once,
     clusters_sizes_sum_to_population,
     clusters_k_within_range,
     robustness_values_in_unit_interval,
+    actionability_contract,
     actionability_fallbacks,
     report_files_written,
+    report_contract,
 ]

@@ -181,7 +181,13 @@ def segment_customers(
             previous_assignments, assignments[["customer_id", "segment_id"]]
         )
     else:
-        migration = pd.DataFrame({"from_segment_id": [], "to_segment_id": [], "customers": []})
+        migration = pd.DataFrame(
+            {
+                "from_segment_id": pd.Series([], dtype="object"),
+                "to_segment_id": pd.Series([], dtype="object"),
+                "customers": pd.Series([], dtype="int64"),
+            }
+        )
     migration = migration.assign(as_of_date=as_of)
     return SegmentationOutputs(
         result=result,
