@@ -46,8 +46,6 @@ def _instance():  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     _apply_overrides(args)
-    from segmentation_assets.definitions import build_definitions
-    from segmentation_assets.runner import run_as_of
     from segmentation_assets.settings import get_settings
 
     settings = get_settings()
@@ -55,6 +53,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     end = args.end or start
     if end < start:
         raise ValueError(f"--end {end} is before --start {start}")
+    # Checked before Dagster is imported and before raw_events' retry policy would retry a
+    # folder that cannot appear: the error comes at once and names the path.
+    if settings.source == "ebq_export":
+        if settings.export_path is None:
+            raise ValueError(
+                "--source ebq_export needs --export-path (or SEGMENTATION_EXPORT_PATH)"
+            )
+        if not settings.export_path.is_dir():
+            raise FileNotFoundError(f"EBQ export folder {settings.export_path} does not exist")
+    from segmentation_assets.definitions import build_definitions
+    from segmentation_assets.runner import run_as_of
+
     defs = build_definitions(settings)
     instance = _instance()
     day = start

@@ -7,12 +7,13 @@ main job ``segmentation_pipeline`` for the as-of date.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
-from dagster import DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -24,14 +25,25 @@ from segmentation_assets.warehouse import connect, table_exists
 
 #: Dagster's own step logs go to the run (visible in the UI); the console shows warnings only.
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: What :func:`run_as_of` uses: a silent console. A failed step's multi-page ERROR log would bury
+#: the one-line cause that :class:`PipelineError` carries (its ``details`` keep the full text).
+SILENT_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class PipelineError(RuntimeError):
-    """A pipeline run failed; ``stage`` names the asset (or step) that failed."""
+    """A pipeline run failed; ``stage`` names the asset (or step) that failed.
 
-    def __init__(self, stage: str, message: str) -> None:
+    The message is one line: the stage, the underlying exception and the run id. ``details`` holds
+    Dagster's full error text (stack traces included) and ``run_id`` the failed run.
+    """
+
+    def __init__(
+        self, stage: str, message: str, *, run_id: str | None = None, details: str | None = None
+    ) -> None:
         super().__init__(f"stage {stage!r} failed: {message}")
         self.stage = stage
+        self.run_id = run_id
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -76,11 +88,31 @@ def missing_ingest_range(
     return (missing[0], missing[-1]) if missing else None
 
 
-def _failed_stage(result: object) -> str:
-    for event in getattr(result, "all_events", []):
+def _root_cause(error: Any) -> Any:
+    """The innermost cause: Dagster wraps user errors (and exhausted retries) around them."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error
+
+
+def _pipeline_error(result: Any) -> PipelineError:
+    """A :class:`PipelineError` naming the first failed step and its underlying exception."""
+    for event in result.all_events:
         if event.is_step_failure:
-            return str(event.step_key)
-    return "unknown"
+            error = event.step_failure_data.error if event.step_failure_data else None
+            if error is None:
+                return PipelineError(str(event.step_key), f"see run {result.run_id}")
+            cause = _root_cause(error)
+            # The message already starts with the exception's qualified class name.
+            text = (cause.message or "").strip().splitlines()
+            summary = text[0] if text else str(cause.cls_name)
+            return PipelineError(
+                str(event.step_key),
+                f"{summary} (run {result.run_id})",
+                run_id=result.run_id,
+                details=error.to_string(),
+            )
+    return PipelineError("unknown", f"see run {result.run_id}", run_id=result.run_id)
 
 
 def run_as_of(
@@ -91,15 +123,20 @@ def run_as_of(
     warehouse_path: str,
     window_days: int,
     progress: Callable[[str], None] = print,
+    stages: Collection[str] | None = None,
 ) -> RunSummary:
-    """Ingest what the window lacks, then materialize every stage for ``as_of``."""
+    """Ingest what the window lacks, then materialize every stage for ``as_of``.
+
+    ``stages`` limits the main job to those assets (and their checks), e.g. every stage but
+    ``report``; None runs all seven. Raises :class:`PipelineError` naming the failed step.
+    """
     run_ids: list[str] = []
     ingest_range = missing_ingest_range(warehouse_path, as_of, window_days)
     if ingest_range is not None:
         progress(f"ingesting {ingest_range[0]} .. {ingest_range[1]} (one range run of ingest_job)")
         result = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance,
-            run_config=QUIET_LOGS,
+            run_config=SILENT_LOGS,
             tags={
                 ASSET_PARTITION_RANGE_START_TAG: ingest_range[0].isoformat(),
                 ASSET_PARTITION_RANGE_END_TAG: ingest_range[1].isoformat(),
@@ -108,17 +145,18 @@ def run_as_of(
         )
         run_ids.append(result.run_id)
         if not result.success:
-            raise PipelineError(_failed_stage(result), f"see run {result.run_id}")
+            raise _pipeline_error(result)
     progress(f"running segmentation_pipeline for {as_of}")
     result = defs.resolve_job_def("segmentation_pipeline").execute_in_process(
         instance=instance,
         partition_key=as_of.isoformat(),
-        run_config=QUIET_LOGS,
+        run_config=SILENT_LOGS,
         raise_on_error=False,
+        asset_selection=[AssetKey(stage) for stage in stages] if stages is not None else None,
     )
     run_ids.append(result.run_id)
     if not result.success:
-        raise PipelineError(_failed_stage(result), f"see run {result.run_id}")
+        raise _pipeline_error(result)
     for event in result.all_events:
         if event.is_step_success:
             progress(f"  done: {event.step_key}")
