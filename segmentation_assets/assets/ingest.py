@@ -6,6 +6,7 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -54,16 +55,20 @@ def raw_events(
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     with warehouse.connection() as con:
-        views = source.register_views(con, start, end)
-        stats = ingest.ingest_window(
-            con,
-            views,
-            start,
-            end,
-            field_mapping=source.field_mapping(),
-            fx_to_base=config.fx_to_base,
-            future_tolerance_minutes=config.future_tolerance_minutes,
-        )
+        try:
+            views = source.register_views(con, start, end)
+            stats = ingest.ingest_window(
+                con,
+                views,
+                start,
+                end,
+                field_mapping=source.field_mapping(),
+                fx_to_base=config.fx_to_base,
+                future_tolerance_minutes=config.future_tolerance_minutes,
+            )
+        except (ingest.IngestError, FileNotFoundError) as exc:
+            # A broken contract (missing table, column or folder) does not heal on retry.
+            raise Failure(description=str(exc), allow_retries=False) from exc
         snapshot = ingest.snapshot_customer_tables(con, views, end - timedelta(days=1))
         by_day = con.execute(
             f"SELECT event_date, sum(rows_read) AS rows_read, sum(rows_accepted) AS accepted, "
