@@ -41,7 +41,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 ## bench: scale runs with recorded results (see benchmarks/README.md)
 bench: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m benchmarks.run_benchmark
+	$(BIN)/python -m benchmarks.run_benchmark $(BENCH_ARGS)
 
 ## lock: re-resolve the pinned set (needs network to the package index)
 lock: $(STAMP)
@@ -55,3 +55,13 @@ clean:
 .PHONY: docs
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+## browser-deps: headless Chromium for the UI screenshot test (Debian package; installs only if missing, needs root)
+.PHONY: browser-deps
+browser-deps:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+## test-orchestration: the nightly/backfill/freshness/crash/UI tests alone (starts dagster dev and Chromium)
+.PHONY: test-orchestration
+test-orchestration: $(STAMP)
+	$(BIN)/pytest segmentation_assets_tests/orchestration

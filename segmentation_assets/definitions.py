@@ -9,7 +9,8 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor
 
 from segmentation_assets.assets import STAGE_ASSETS
-from segmentation_assets.checks import ingest_checks, profile_checks, segment_checks
+from segmentation_assets.checks import ALL_CHECKS
+from segmentation_assets.checks.jobs import CHECK_JOBS, CHECK_SCHEDULES
 from segmentation_assets.jobs import JOBS
 from segmentation_assets.resources import (
     BigQuerySource,
@@ -22,27 +23,34 @@ from segmentation_assets.resources import (
     WarehouseResource,
 )
 from segmentation_assets.schedules import SCHEDULES
+from segmentation_assets.sensors import SENSORS
 from segmentation_assets.settings import Settings, get_settings
 
 
 def build_source(settings: Settings) -> EBQSource:
     """The EBQ source the environment asks for."""
+    mapping = str(settings.field_mapping_path) if settings.field_mapping_path else None
     if settings.source == "ebq_export":
         if settings.export_path is None:
             raise ValueError("SEGMENTATION_SOURCE=ebq_export needs SEGMENTATION_EXPORT_PATH")
-        return EBQExportSource(path=str(settings.export_path))
+        return EBQExportSource(path=str(settings.export_path), field_mapping_path=mapping)
     if settings.source == "bigquery":
         if not (settings.bigquery_project and settings.bigquery_dataset):
             raise ValueError(
                 "SEGMENTATION_SOURCE=bigquery needs SEGMENTATION_BIGQUERY_PROJECT and _DATASET"
             )
-        return BigQuerySource(project=settings.bigquery_project, dataset=settings.bigquery_dataset)
+        return BigQuerySource(
+            project=settings.bigquery_project,
+            dataset=settings.bigquery_dataset,
+            field_mapping_path=mapping,
+        )
     return SyntheticSource(
         directory=str(settings.synthetic_dir),
         n_customers=settings.synthetic_customers,
         seed=settings.synthetic_seed,
         start_date=settings.synthetic_start_date.isoformat(),
         end_date=settings.synthetic_end_date.isoformat(),
+        field_mapping_path=mapping,
     )
 
 
@@ -70,13 +78,10 @@ def build_definitions(
     settings = settings or get_settings()
     return Definitions(
         assets=STAGE_ASSETS,
-        asset_checks=[
-            *ingest_checks.INGEST_CHECKS,
-            *profile_checks.PROFILE_CHECKS,
-            *segment_checks.SEGMENT_CHECKS,
-        ],
-        jobs=JOBS,
-        schedules=SCHEDULES,
+        asset_checks=ALL_CHECKS,
+        jobs=[*JOBS, *CHECK_JOBS],
+        schedules=[*SCHEDULES, *CHECK_SCHEDULES],
+        sensors=SENSORS,
         resources=build_resources(settings, pipeline_settings),
         # Every step holds the single DuckDB writer slot anyway; one process also imports the
         # heavy libraries (Great Expectations, scikit-learn) once per run instead of once per step.

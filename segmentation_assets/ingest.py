@@ -92,8 +92,47 @@ TABLE_FIELDS: dict[str, dict[str, bool]] = {
     "merge": {"merged_customer_id": True},
 }
 
+#: Compact activity of the accepted events (sql/customer_activity.sql), written by the ingest in the
+#: same transaction as raw_events for the same days: grain → (table, column definitions). The
+#: profiles read these instead of every event of their window.
+ACTIVITY_TABLES: dict[str, tuple[str, str]] = {
+    "daily": (
+        "customer_activity_daily",
+        "event_date DATE NOT NULL, internal_customer_id VARCHAR NOT NULL, "
+        "events BIGINT NOT NULL, sessions BIGINT NOT NULL, mobile_sessions BIGINT NOT NULL, "
+        "item_views BIGINT NOT NULL, category_views BIGINT NOT NULL, cart_adds BIGINT NOT NULL, "
+        "cart_removes BIGINT NOT NULL, emails_delivered BIGINT NOT NULL, "
+        "emails_opened BIGINT NOT NULL, emails_clicked BIGINT NOT NULL, "
+        + ", ".join(f"events_h{hour:02d} BIGINT NOT NULL" for hour in range(24)),
+    ),
+    "categories": (
+        "customer_activity_categories",
+        "event_date DATE NOT NULL, internal_customer_id VARCHAR NOT NULL, "
+        "category VARCHAR NOT NULL, events BIGINT NOT NULL",
+    ),
+    "devices": (
+        "customer_activity_devices",
+        "event_date DATE NOT NULL, internal_customer_id VARCHAR NOT NULL, "
+        "device VARCHAR NOT NULL, sessions BIGINT NOT NULL",
+    ),
+    "purchases": (
+        "customer_activity_purchases",
+        "event_date DATE NOT NULL, internal_customer_id VARCHAR NOT NULL, purchase_id VARCHAR, "
+        "purchase_status VARCHAR, amount_base DOUBLE, has_discount BOOLEAN",
+    ),
+}
+
 ID_HISTORY_SNAPSHOTS_TABLE = "customer_id_history_snapshots"
 CUSTOMER_IDS_SNAPSHOTS_TABLE = "customer_ids_snapshots"
+
+#: Rows staged at a time inside one ingest transaction. A year-long backfill is staged in chunks of
+#: consecutive days sized to hold about this many rows (the first chunk is a week; later ones are
+#: sized from the rows per day seen so far), which bounds the memory the staging and the sort of a
+#: chunk need however long the window; about 1-2 GB at this size. On an export whose files are
+#: sorted by time (EBQ's are partitioned by day) each chunk reads only its own row groups.
+CHUNK_TARGET_ROWS = 4_000_000
+FIRST_CHUNK_DAYS = 7
+MAX_CHUNK_DAYS = 92
 
 EVENT_KEY_COLUMNS = (
     "event_date",
@@ -312,7 +351,22 @@ def stage_table_sql(
         ingest_timestamp_expr=_timestamp_expression(
             "ingest_timestamp", columns["ingest_timestamp"]
         ),
+        prefilter=_window_prefilter("timestamp", columns["timestamp"]),
         fields=fields,
+    )
+
+
+def _window_prefilter(column: str, duckdb_type: str) -> str:
+    """A condition on the raw column that every row of the window satisfies, simple enough to be
+    pushed into the Parquet scan (row groups outside the window are skipped, which is what makes a
+    one-day ingest cheap on a year-long export). Only a timezone-aware timestamp column is compared
+    raw: its typed value is the raw value, so the condition is implied by the window filter; a NULL
+    timestamp is placed by its ingest time and must pass."""
+    if duckdb_type.upper() != "TIMESTAMP WITH TIME ZONE":
+        return "TRUE"
+    ref = f"t.{column}"
+    return (
+        f"({ref} IS NULL OR ({ref} >= TIMESTAMP(@window_start) AND {ref} < TIMESTAMP(@window_end)))"
     )
 
 
@@ -337,6 +391,82 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         "rows_quarantined BIGINT, duplicates_dropped BIGINT)"
     )
     con.execute(f"CREATE TABLE IF NOT EXISTS {INGESTED_DAYS_TABLE} (event_date DATE NOT NULL)")
+    ensure_activity_tables(con)
+
+
+def activity_sql(grain: str, raw_events: str = RAW_EVENTS_TABLE) -> str:
+    """DuckDB SQL aggregating the events of days [$day_start, $day_end) of ``raw_events``."""
+    if grain not in ACTIVITY_TABLES:
+        raise ValueError(f"unknown activity grain {grain!r}; known: {', '.join(ACTIVITY_TABLES)}")
+    check_identifier(raw_events, "raw events table name")
+    return sql.duckdb_sql("customer_activity.sql", grain=grain, raw_events=raw_events)
+
+
+def write_activity(
+    con: duckdb.DuckDBPyConnection, start: date, end: date, raw_events: str = RAW_EVENTS_TABLE
+) -> None:
+    """Replace the activity rows of the days [start, end) with the aggregates of ``raw_events``.
+
+    Runs inside the caller's transaction (the ingest writes a window's events and their activity
+    together)."""
+    days = {"day_start": start, "day_end": end}
+    for grain, (table, _) in ACTIVITY_TABLES.items():
+        con.execute(
+            f"DELETE FROM {table} WHERE event_date >= $day_start AND event_date < $day_end", days
+        )
+        con.execute(f"INSERT INTO {table} BY NAME {activity_sql(grain, raw_events)}", days)
+
+
+def ensure_activity_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the activity tables; a warehouse whose raw_events predate them gets them filled from
+    every ingested event, once (in its own transaction: call it outside one)."""
+    missing = [t for t, _ in ACTIVITY_TABLES.values() if not table_exists(con, t)]
+    if not missing:
+        return
+    backfill = table_exists(con, RAW_EVENTS_TABLE)
+    with transaction(con):
+        for table, columns in ACTIVITY_TABLES.values():
+            con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        if backfill:
+            row = con.execute(
+                f"SELECT min(event_date), max(event_date) FROM {RAW_EVENTS_TABLE}"
+            ).fetchone()
+            if row and row[0] is not None:
+                write_activity(con, row[0], row[1] + timedelta(days=1))
+
+
+def refresh_stale_activity(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
+    """Rewrite the activity of any day in [first, last] whose event count differs from raw_events
+    (raw_events changed by something other than the ingest); return those days. Cheap: it reads
+    only the event_date columns."""
+    ensure_activity_tables(con)
+    daily = ACTIVITY_TABLES["daily"][0]
+    stale = [
+        r[0]
+        for r in con.execute(
+            f"SELECT coalesce(e.event_date, a.event_date) FROM "
+            f"(SELECT event_date, count(*) AS n FROM {RAW_EVENTS_TABLE} "
+            "WHERE event_date BETWEEN $first AND $last GROUP BY 1) e "
+            f"FULL OUTER JOIN (SELECT event_date, sum(events) AS n FROM {daily} "
+            "WHERE event_date BETWEEN $first AND $last GROUP BY 1) a "
+            "ON a.event_date = e.event_date "
+            "WHERE e.n IS DISTINCT FROM a.n ORDER BY 1",
+            {"first": first, "last": last},
+        ).fetchall()
+    ]
+    if stale:
+        with transaction(con):
+            for day in stale:
+                write_activity(con, day, day + timedelta(days=1))
+    return stale
+
+
+def _next_chunk_days(rows_so_far: int, days_so_far: int, target_rows: int) -> int:
+    """Days in the next chunk: about ``target_rows`` rows at the rows per day seen so far."""
+    if days_so_far == 0:
+        return FIRST_CHUNK_DAYS
+    per_day = max(rows_so_far / days_so_far, 1.0)
+    return int(min(max(target_rows // per_day, 1), MAX_CHUNK_DAYS))
 
 
 def ingest_window(
@@ -348,12 +478,16 @@ def ingest_window(
     field_mapping: Mapping[str, Mapping[str, str]] | None = None,
     fx_to_base: Mapping[str, float] | None = None,
     future_tolerance_minutes: int = 60,
+    chunk_target_rows: int = CHUNK_TARGET_ROWS,
 ) -> IngestStats:
     """Replace the days ``[window_start, window_end)`` of raw_events from the source views.
 
     ``source_views`` maps event table name → a view registered on ``con`` by the source. The whole
     window is replaced in one transaction, so re-running it is idempotent and a failure leaves the
-    previous contents intact.
+    previous contents intact. Inside the transaction the window is staged in chunks of consecutive
+    days of about ``chunk_target_rows`` rows (exact duplicates share their day, so de-duplication
+    per chunk is exact): memory stays bounded by a chunk however long the window, and the rows are
+    written in the same order as in one piece.
     """
     if window_end <= window_start:
         raise ValueError(f"empty ingest window {window_start} .. {window_end}")
@@ -365,25 +499,22 @@ def ingest_window(
         for table, view in sorted(source_views.items())
         if table not in CUSTOMER_TABLES
     ]
-    params = {
-        "window_start": _utc_midnight(window_start),
-        "window_end": _utc_midnight(window_end),
-    }
+    stage_query = "CREATE OR REPLACE TEMP TABLE staged_events AS " + " UNION ALL BY NAME ".join(
+        f"({part})" for part in stage_parts
+    )
+    classified = f"({sql.duckdb_sql('classify_staged_events.sql')})"
     stats = IngestStats(window_start=window_start, window_end=window_end)
     key_and_canonical = ", ".join((*EVENT_KEY_COLUMNS, *CANONICAL_COLUMNS))
+    window_params = {"start": window_start, "end": window_end}
     with transaction(con):
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE staged_events AS "
-            + " UNION ALL BY NAME ".join(f"({part})" for part in stage_parts),
-            params,
-        )
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE classified_events AS "
-            + sql.duckdb_sql("classify_staged_events.sql"),
-            {"future_tolerance_minutes": future_tolerance_minutes},
-        )
-        window_params = {"start": window_start, "end": window_end}
-        for table in (RAW_EVENTS_TABLE, QUARANTINE_TABLE, INGEST_LOG_TABLE, INGESTED_DAYS_TABLE):
+        activity_tables = tuple(table for table, _ in ACTIVITY_TABLES.values())
+        for table in (
+            RAW_EVENTS_TABLE,
+            QUARANTINE_TABLE,
+            INGEST_LOG_TABLE,
+            INGESTED_DAYS_TABLE,
+            *activity_tables,
+        ):
             con.execute(
                 f"DELETE FROM {table} WHERE event_date >= $start AND event_date < $end",
                 window_params,
@@ -393,28 +524,52 @@ def ingest_window(
             "generate_series($start::TIMESTAMP, $end::TIMESTAMP - INTERVAL 1 DAY, INTERVAL 1 DAY) t(d)",
             window_params,
         )
-        con.execute(
-            f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) SELECT {key_and_canonical} "
-            "FROM classified_events WHERE quarantine_reason IS NULL AND copy_number = 1 "
-            "ORDER BY event_date, internal_customer_id, event_timestamp, source_table"
-        )
-        con.execute(
-            f"INSERT INTO {QUARANTINE_TABLE} SELECT event_date, source_table, quarantine_reason, "
-            "internal_customer_id, event_timestamp, ingest_timestamp, original_record "
-            "FROM classified_events WHERE quarantine_reason IS NOT NULL "
-            "ORDER BY event_date, source_table, original_record"
-        )
-        con.execute(
-            f"INSERT INTO {INGEST_LOG_TABLE} SELECT event_date, source_table, count(*), "
-            "count(*) FILTER (quarantine_reason IS NULL AND copy_number = 1), "
-            "count(*) FILTER (quarantine_reason IS NOT NULL), "
-            "count(*) FILTER (quarantine_reason IS NULL AND copy_number > 1) "
-            "FROM classified_events GROUP BY ALL"
-        )
+        chunk_start, rows_so_far = window_start, 0
+        while chunk_start < window_end:
+            days_so_far = (chunk_start - window_start).days
+            chunk_end = min(
+                chunk_start
+                + timedelta(days=_next_chunk_days(rows_so_far, days_so_far, chunk_target_rows)),
+                window_end,
+            )
+            con.execute(
+                stage_query,
+                {
+                    "window_start": _utc_midnight(chunk_start),
+                    "window_end": _utc_midnight(chunk_end),
+                    "future_tolerance_minutes": future_tolerance_minutes,
+                },
+            )
+            con.execute(
+                f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) SELECT {key_and_canonical} "
+                f"FROM {classified} WHERE quarantine_reason IS NULL AND copy_number = 1 "
+                "ORDER BY event_date, internal_customer_id, event_timestamp, source_table"
+            )
+            con.execute(
+                f"INSERT INTO {QUARANTINE_TABLE} SELECT event_date, source_table, "
+                "quarantine_reason, internal_customer_id, event_timestamp, ingest_timestamp, "
+                "original_record FROM staged_events WHERE quarantine_reason IS NOT NULL "
+                "ORDER BY event_date, source_table, original_record"
+            )
+            con.execute(
+                f"INSERT INTO {INGEST_LOG_TABLE} SELECT event_date, source_table, count(*), "
+                "count(*) FILTER (quarantine_reason IS NULL AND copy_number = 1), "
+                "count(*) FILTER (quarantine_reason IS NOT NULL), "
+                "count(*) FILTER (quarantine_reason IS NULL AND copy_number > 1) "
+                f"FROM {classified} GROUP BY ALL"
+            )
+            staged = con.execute("SELECT count(*) FROM staged_events").fetchone()
+            rows_so_far += int(staged[0]) if staged else 0
+            con.execute("DROP TABLE staged_events")
+            write_activity(con, chunk_start, chunk_end)
+            chunk_start = chunk_end
+        # Every staged row has its event_date inside the window, so the log rows of the window
+        # account for exactly the rows read.
         totals = con.execute(
-            "SELECT count(*), count(*) FILTER (quarantine_reason IS NULL AND copy_number = 1), "
-            "count(*) FILTER (quarantine_reason IS NOT NULL), "
-            "count(*) FILTER (quarantine_reason IS NULL AND copy_number > 1) FROM classified_events"
+            "SELECT coalesce(sum(rows_read), 0), coalesce(sum(rows_accepted), 0), "
+            "coalesce(sum(rows_quarantined), 0), coalesce(sum(duplicates_dropped), 0) "
+            f"FROM {INGEST_LOG_TABLE} WHERE event_date >= $start AND event_date < $end",
+            window_params,
         ).fetchone()
         assert totals is not None
         stats.rows_read, stats.rows_accepted, stats.rows_quarantined, stats.duplicates_dropped = (
@@ -423,18 +578,19 @@ def ingest_window(
         stats.quarantined_by_reason = {
             str(reason): int(n)
             for reason, n in con.execute(
-                "SELECT quarantine_reason, count(*) FROM classified_events "
-                "WHERE quarantine_reason IS NOT NULL GROUP BY 1 ORDER BY 1"
+                f"SELECT quarantine_reason, count(*) FROM {QUARANTINE_TABLE} "
+                "WHERE event_date >= $start AND event_date < $end GROUP BY 1 ORDER BY 1",
+                window_params,
             ).fetchall()
         }
         stats.rows_by_table = {
             str(t): int(n)
             for t, n in con.execute(
-                "SELECT source_table, count(*) FROM classified_events GROUP BY 1 ORDER BY 1"
+                f"SELECT source_table, sum(rows_read) FROM {INGEST_LOG_TABLE} "
+                "WHERE event_date >= $start AND event_date < $end GROUP BY 1 ORDER BY 1",
+                window_params,
             ).fetchall()
         }
-        con.execute("DROP TABLE staged_events")
-        con.execute("DROP TABLE classified_events")
     if not stats.closes:
         raise AssertionError(f"ingest accounting does not close: {stats}")
     return stats

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from segmentation_assets import sql
+from segmentation_assets import ingest, sql
 from segmentation_assets.rfm import add_rfm
 from segmentation_assets.traits import PROFILE_COLUMNS
 
@@ -56,9 +56,35 @@ def aggregate_profiles_sql(
     raw_events: str = "raw_events",
     merged_ids: str = "merged_ids",
 ) -> pd.DataFrame:
-    """Run the profile aggregation for the window ``(as_of - window_days, as_of]``."""
-    query = sql.duckdb_sql("customer_profiles.sql", raw_events=raw_events, merged_ids=merged_ids)
-    params = {"as_of_date": as_of, "window_start": as_of - timedelta(days=window_days - 1)}
+    """Run the profile aggregation for the window ``(as_of - window_days, as_of]``.
+
+    The SQL reads the compact activity tables the ingest writes with ``raw_events`` (the same
+    events counted per day and customer; days whose counts no longer match raw_events are rebuilt
+    first). For any other events table the activity of the window is aggregated on the fly into
+    temporary tables, with the same SQL.
+    """
+    window_start = as_of - timedelta(days=window_days - 1)
+    if raw_events == ingest.RAW_EVENTS_TABLE:
+        ingest.refresh_stale_activity(con, window_start, as_of)
+        tables = {grain: table for grain, (table, _) in ingest.ACTIVITY_TABLES.items()}
+    else:
+        tables = {}
+        for grain in ingest.ACTIVITY_TABLES:
+            tables[grain] = f"_profile_activity_{grain}"
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {tables[grain]} AS "
+                f"{ingest.activity_sql(grain, raw_events)}",
+                {"day_start": window_start, "day_end": as_of + timedelta(days=1)},
+            )
+    query = sql.duckdb_sql(
+        "customer_profiles.sql",
+        daily_activity=tables["daily"],
+        category_activity=tables["categories"],
+        device_activity=tables["devices"],
+        purchase_activity=tables["purchases"],
+        merged_ids=merged_ids,
+    )
+    params = {"as_of_date": as_of, "window_start": window_start}
     return con.execute(query, params).df()
 
 

@@ -8,7 +8,14 @@ import sqlglot.errors
 from segmentation_assets import sql
 
 TEMPLATE_CONTEXT = {
-    "customer_profiles.sql": {"raw_events": "raw_events", "merged_ids": "merged_ids"},
+    "customer_profiles.sql": {
+        "daily_activity": "customer_daily_activity",
+        "category_activity": "customer_category_activity",
+        "device_activity": "customer_device_activity",
+        "purchase_activity": "customer_purchase_activity",
+        "merged_ids": "merged_ids",
+    },
+    "customer_activity.sql": {"grain": "daily", "raw_events": "raw_events"},
     "classify_staged_events.sql": {},
     "stage_event_table.sql": {
         "table": "purchase",
@@ -29,6 +36,13 @@ def test_sql_file_transpiles_to_one_duckdb_statement(name: str) -> None:
     statement = sql.duckdb_sql(name, **TEMPLATE_CONTEXT[name])
     assert statement.lstrip().upper().startswith(("SELECT", "WITH", "/*"))
     assert "@" not in statement.split("*/")[-1]  # BigQuery parameters became DuckDB ones
+
+
+def test_every_activity_grain_transpiles() -> None:
+    from segmentation_assets.ingest import ACTIVITY_TABLES, activity_sql
+
+    for grain in ACTIVITY_TABLES:
+        assert activity_sql(grain).lstrip().upper().startswith(("SELECT", "WITH", "/*"))
 
 
 def test_unsupported_construct_raises_instead_of_running_different_sql() -> None:

@@ -296,7 +296,9 @@ def jobs_fragment() -> str:
 def schedules_fragment() -> str:
     defs = _definitions()
     rows = []
-    for schedule in defs.schedules or []:
+    for unresolved in defs.schedules or []:
+        # Schedules built from partitioned asset jobs resolve only against the Definitions.
+        schedule = defs.resolve_schedule_def(unresolved.name)
         status = getattr(schedule.default_status, "value", schedule.default_status)
         rows.append(
             [

@@ -1,17 +1,16 @@
--- Give every staged row exactly one fate: a quarantine reason, a duplicate of an earlier identical
--- record, or accepted. The first matching reason wins, in the order below.
+-- Number the copies of exact duplicates: rows of the same table with identical original records get
+-- copy numbers 1, 2, ... (any one of them is copy 1: they are identical). Quarantine reasons are
+-- given in stage_event_table.sql. Only duplicate candidates (rows sharing customer id, timestamp and
+-- ingest timestamp with another row) can have copies; every other row is copy 1, so the window only
+-- sorts the candidates' records.
 SELECT
   *,
-  CASE
-    WHEN internal_customer_id IS NULL OR TRIM(internal_customer_id) = '' THEN 'null_customer_id'
-    WHEN event_timestamp IS NULL THEN 'unparsable_timestamp'
-    WHEN ingest_timestamp IS NOT NULL
-      AND event_timestamp > TIMESTAMP_ADD(ingest_timestamp, INTERVAL @future_tolerance_minutes MINUTE)
-      THEN 'timestamp_after_ingest'
-    WHEN raw_amount_present AND amount_parsed IS NULL THEN 'non_numeric_amount'
-    WHEN raw_amount_present AND NOT local_currency_known THEN 'unknown_currency'
-    WHEN amount_parsed < 0 OR amount_base < 0 OR price_base < 0 THEN 'negative_amount'
-    ELSE NULL
-  END AS quarantine_reason,
+  1 AS copy_number
+FROM staged_events
+WHERE NOT duplicate_candidate
+UNION ALL
+SELECT
+  *,
   ROW_NUMBER() OVER (PARTITION BY source_table, original_record ORDER BY original_record) AS copy_number
 FROM staged_events
+WHERE duplicate_candidate

@@ -1,22 +1,118 @@
--- One row per surviving customer active in the window [@window_start, @as_of_date], events re-keyed
--- through the identity snapshot of @as_of_date. Recency and tenure count from @as_of_date, never
--- from the wall clock. Weekdays are ISO (1 = Monday), computed from a known Monday so the result is
--- the same in BigQuery and DuckDB.
-WITH events AS (
+-- One row per surviving customer active in the window [@window_start, @as_of_date], read from the
+-- compact activity tables the ingest writes next to raw_events (customer_activity.sql: the same
+-- events counted per day and customer id) and re-keyed through the identity snapshot of
+-- @as_of_date. Sums of the counts are the counts of the events, so every column is what counting the
+-- events themselves gives (in DuckDB a SUM of counts has the type COUNTIF has, HUGEINT; events is
+-- cast back to the INT64 of COUNT(*)). Counts are summed per customer id first and per surviving
+-- customer after the identity join, so the join and the groupings see one row per id, not per event.
+-- The preferred hour and weekday are the first of the most frequent (the smallest on ties).
+-- Recency and tenure count from @as_of_date, never from the wall clock. Weekdays are ISO
+-- (1 = Monday), computed from a known Monday so the result is the same in BigQuery and DuckDB.
+{%- set daily_activity = daily_activity | default('customer_activity_daily') %}
+{%- set category_activity = category_activity | default('customer_activity_categories') %}
+{%- set device_activity = device_activity | default('customer_activity_devices') %}
+{%- set purchase_activity = purchase_activity | default('customer_activity_purchases') %}
+{%- set hours = ('events_h00 events_h01 events_h02 events_h03 events_h04 events_h05 events_h06 events_h07 events_h08 events_h09 events_h10 events_h11 '
+    'events_h12 events_h13 events_h14 events_h15 events_h16 events_h17 events_h18 events_h19 events_h20 events_h21 events_h22 events_h23').split() %}
+WITH daily AS (
+  SELECT
+    e.*,
+    MOD(DATE_DIFF(e.event_date, DATE '1970-01-05', DAY), 7) + 1 AS iso_weekday
+  FROM {{ daily_activity }} AS e
+  WHERE e.event_date BETWEEN @window_start AND @as_of_date
+),
+id_activity AS (
+  SELECT
+    internal_customer_id,
+    MIN(event_date) AS first_event_date,
+    MAX(event_date) AS last_event_date,
+    SUM(events) AS events,
+    SUM(sessions) AS sessions,
+    SUM(mobile_sessions) AS mobile_sessions,
+    SUM(item_views) AS item_views,
+    SUM(category_views) AS category_views,
+    SUM(cart_adds) AS cart_adds,
+    SUM(cart_removes) AS cart_removes,
+    SUM(emails_delivered) AS emails_delivered,
+    SUM(emails_opened) AS emails_opened,
+    SUM(emails_clicked) AS emails_clicked,
+    SUM(IF(iso_weekday >= 6, events, 0)) AS weekend_events,
+    {%- for day in range(1, 8) %}
+    SUM(IF(iso_weekday = {{ day }}, events, 0)) AS events_wd{{ day }},
+    {%- endfor %}
+    {%- for hour in hours %}
+    SUM({{ hour }}) AS {{ hour }}{{ ',' if not loop.last }}
+    {%- endfor %}
+  FROM daily
+  GROUP BY internal_customer_id
+),
+activity AS (
+  SELECT
+    COALESCE(m.surviving_id, a.internal_customer_id) AS customer_id,
+    MIN(a.first_event_date) AS first_event_date,
+    MAX(a.last_event_date) AS last_event_date,
+    CAST(SUM(a.events) AS INT64) AS events,
+    SUM(a.sessions) AS sessions,
+    SUM(a.mobile_sessions) AS mobile_sessions,
+    SUM(a.item_views) AS item_views,
+    SUM(a.category_views) AS category_views,
+    SUM(a.cart_adds) AS cart_adds,
+    SUM(a.cart_removes) AS cart_removes,
+    SUM(a.emails_delivered) AS emails_delivered,
+    SUM(a.emails_opened) AS emails_opened,
+    SUM(a.emails_clicked) AS emails_clicked,
+    SUM(a.weekend_events) AS weekend_events,
+    {%- for day in range(1, 8) %}
+    SUM(a.events_wd{{ day }}) AS events_wd{{ day }},
+    {%- endfor %}
+    {%- for hour in hours %}
+    SUM(a.{{ hour }}) AS {{ hour }}{{ ',' if not loop.last }}
+    {%- endfor %}
+  FROM id_activity AS a
+  LEFT JOIN {{ merged_ids }} AS m
+    ON m.as_of_date = @as_of_date AND m.internal_customer_id = a.internal_customer_id
+  GROUP BY 1
+),
+cart_add_days AS (
+  SELECT customer_id, COUNT(DISTINCT event_date) AS cart_add_days
+  FROM (
+    SELECT COALESCE(m.surviving_id, e.internal_customer_id) AS customer_id, e.event_date
+    FROM daily AS e
+    LEFT JOIN {{ merged_ids }} AS m
+      ON m.as_of_date = @as_of_date AND m.internal_customer_id = e.internal_customer_id
+    WHERE e.cart_adds > 0
+  )
+  GROUP BY customer_id
+),
+top_weekday AS (
+  SELECT
+    customer_id,
+    CAST(CASE GREATEST({% for day in range(1, 8) %}events_wd{{ day }}{{ ', ' if not loop.last }}{% endfor %})
+      {%- for day in range(1, 8) %}
+      WHEN events_wd{{ day }} THEN {{ day }}
+      {%- endfor %}
+    END AS INT64) AS preferred_weekday
+  FROM activity
+),
+top_hour AS (
+  SELECT
+    customer_id,
+    CAST(CASE GREATEST({{ hours | join(', ') }})
+      {%- for hour in hours %}
+      WHEN {{ hour }} THEN {{ loop.index0 }}
+      {%- endfor %}
+    END AS INT64) AS preferred_hour
+  FROM activity
+),
+purchase_rows AS (
   SELECT
     COALESCE(m.surviving_id, e.internal_customer_id) AS customer_id,
-    e.*,
-    MOD(DATE_DIFF(e.event_date, DATE '1970-01-05', DAY), 7) + 1 AS iso_weekday,
-    EXTRACT(HOUR FROM e.event_timestamp) AS event_hour
-  FROM {{ raw_events }} AS e
+    e.purchase_id, e.purchase_status, e.event_date, e.amount_base, e.has_discount
+  FROM {{ purchase_activity }} AS e
   LEFT JOIN {{ merged_ids }} AS m
     ON m.as_of_date = @as_of_date AND m.internal_customer_id = e.internal_customer_id
   WHERE e.event_date BETWEEN @window_start AND @as_of_date
-),
-purchase_rows AS (
-  SELECT customer_id, purchase_id, purchase_status, event_timestamp, event_date, amount_base, has_discount
-  FROM events
-  WHERE source_table = 'purchase' AND purchase_status IN ('success', 'refund')
+    AND e.purchase_status IN ('success', 'refund')
 ),
 orders AS (
   SELECT
@@ -63,31 +159,15 @@ repeat_value AS (
   FROM order_days
   GROUP BY customer_id
 ),
-activity AS (
-  SELECT
-    customer_id,
-    MIN(event_date) AS first_event_date,
-    MAX(event_date) AS last_event_date,
-    COUNT(*) AS events,
-    COUNTIF(source_table = 'session_start') AS sessions,
-    COUNTIF(source_table = 'session_start' AND device = 'mobile') AS mobile_sessions,
-    COUNTIF(source_table = 'view_item') AS item_views,
-    COUNTIF(source_table = 'view_category') AS category_views,
-    COUNTIF(source_table = 'cart_update' AND cart_action = 'add') AS cart_adds,
-    COUNTIF(source_table = 'cart_update' AND cart_action = 'remove') AS cart_removes,
-    COUNT(DISTINCT IF(source_table = 'cart_update' AND cart_action = 'add', event_date, NULL)) AS cart_add_days,
-    COUNTIF(source_table = 'campaign' AND campaign_action_type = 'email' AND campaign_status = 'delivered') AS emails_delivered,
-    COUNTIF(source_table = 'campaign' AND campaign_action_type = 'email' AND campaign_status = 'opened') AS emails_opened,
-    COUNTIF(source_table = 'campaign' AND campaign_action_type = 'email' AND campaign_status = 'clicked') AS emails_clicked,
-    COUNTIF(iso_weekday >= 6) AS weekend_events
-  FROM events
-  GROUP BY customer_id
-),
 category_counts AS (
-  SELECT customer_id, category_level_1 AS category, COUNT(*) AS n
-  FROM events
-  WHERE category_level_1 IS NOT NULL AND source_table IN ('view_item', 'view_category', 'purchase_item')
-  GROUP BY customer_id, category_level_1
+  SELECT COALESCE(m.surviving_id, c.internal_customer_id) AS customer_id, c.category, CAST(SUM(c.n) AS INT64) AS n
+  FROM (SELECT internal_customer_id, category, SUM(events) AS n
+        FROM {{ category_activity }}
+        WHERE event_date BETWEEN @window_start AND @as_of_date
+        GROUP BY internal_customer_id, category) AS c
+  LEFT JOIN {{ merged_ids }} AS m
+    ON m.as_of_date = @as_of_date AND m.internal_customer_id = c.internal_customer_id
+  GROUP BY 1, 2
 ),
 category_stats AS (
   SELECT
@@ -105,19 +185,15 @@ top_category AS (
 ),
 top_device AS (
   SELECT customer_id, device AS primary_device
-  FROM (SELECT customer_id, device, COUNT(*) AS n FROM events
-        WHERE source_table = 'session_start' AND device IS NOT NULL GROUP BY customer_id, device)
+  FROM (SELECT COALESCE(m.surviving_id, d.internal_customer_id) AS customer_id, d.device, SUM(d.n) AS n
+        FROM (SELECT internal_customer_id, device, SUM(sessions) AS n
+              FROM {{ device_activity }}
+              WHERE event_date BETWEEN @window_start AND @as_of_date
+              GROUP BY internal_customer_id, device) AS d
+        LEFT JOIN {{ merged_ids }} AS m
+          ON m.as_of_date = @as_of_date AND m.internal_customer_id = d.internal_customer_id
+        GROUP BY 1, 2)
   QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, device) = 1
-),
-top_weekday AS (
-  SELECT customer_id, iso_weekday AS preferred_weekday
-  FROM (SELECT customer_id, iso_weekday, COUNT(*) AS n FROM events GROUP BY customer_id, iso_weekday)
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, iso_weekday) = 1
-),
-top_hour AS (
-  SELECT customer_id, event_hour AS preferred_hour
-  FROM (SELECT customer_id, event_hour, COUNT(*) AS n FROM events GROUP BY customer_id, event_hour)
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY n DESC, event_hour) = 1
 )
 SELECT
   @as_of_date AS as_of_date,
@@ -140,7 +216,7 @@ SELECT
   a.category_views,
   a.cart_adds,
   a.cart_removes,
-  IF(a.cart_add_days > 0, GREATEST(1 - COALESCE(o.orders, 0) / a.cart_add_days, 0), 0) AS cart_abandonment_rate,
+  IF(cd.cart_add_days > 0, GREATEST(1 - COALESCE(o.orders, 0) / cd.cart_add_days, 0), 0) AS cart_abandonment_rate,
   COALESCE(SAFE_DIVIDE(a.emails_opened, a.emails_delivered), 0) AS email_open_rate,
   COALESCE(SAFE_DIVIDE(a.emails_clicked, a.emails_delivered), 0) AS email_click_rate,
   COALESCE(tc.top_category, 'none') AS top_category,
@@ -156,6 +232,7 @@ SELECT
   IF(o.first_order_date IS NULL, 0, DATE_DIFF(@as_of_date, o.first_order_date, DAY) + 1) AS first_order_age_days,
   COALESCE(rv.repeat_day_value, 0) AS repeat_order_value
 FROM activity AS a
+LEFT JOIN cart_add_days AS cd USING (customer_id)
 LEFT JOIN orders AS o USING (customer_id)
 LEFT JOIN refunds AS r USING (customer_id)
 LEFT JOIN gap_stats AS g USING (customer_id)

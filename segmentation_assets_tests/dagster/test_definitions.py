@@ -29,25 +29,60 @@ EDGES = {
 CHECKS = {
     "raw_events": {
         "raw_events_contract",
+        "raw_events_known_values",
         "raw_events_not_empty",
         "raw_events_quarantine_rate",
         "raw_events_accounting_closes",
+        "raw_events_volume_within_band",
+        "raw_events_column_schema",
     },
-    "merged_ids": {"merged_ids_fully_resolved", "identity_conflict_share"},
+    "merged_ids": {
+        "merged_ids_fully_resolved",
+        "merged_ids_contract",
+        "identity_conflict_share",
+        "merged_ids_column_schema",
+    },
     "profiles": {
         "profiles_one_row_per_customer",
         "profiles_every_event_id_resolves",
         "profiles_revenue_reconciles",
         "profiles_value_ranges",
+        "profiles_volume_within_band",
+        "profiles_feature_drift",
+        "profiles_column_schema",
     },
     "clusters": {
+        "clusters_contract",
         "clusters_every_customer_assigned_once",
         "clusters_sizes_sum_to_population",
         "clusters_k_within_range",
+        "clusters_segment_drift",
+        "clusters_column_schema",
     },
-    "robustness": {"robustness_values_in_unit_interval"},
-    "actionability": {"actionability_fallbacks"},
-    "report": {"report_files_written"},
+    "robustness": {"robustness_values_in_unit_interval", "robustness_column_schema"},
+    "actionability": {
+        "actionability_contract",
+        "actionability_fallbacks",
+        "actionability_column_schema",
+    },
+    "report": {"report_files_written", "report_contract", "report_column_schema"},
+}
+#: Checks whose ERROR failure stops downstream stages (docs/checks.md explains each choice).
+BLOCKING_CHECKS = {
+    "raw_events_contract",
+    "raw_events_quarantine_rate",
+    "raw_events_accounting_closes",
+    "merged_ids_fully_resolved",
+    "merged_ids_contract",
+    "profiles_one_row_per_customer",
+    "profiles_every_event_id_resolves",
+    "profiles_revenue_reconciles",
+    "profiles_value_ranges",
+    "clusters_contract",
+    "clusters_every_customer_assigned_once",
+    "clusters_sizes_sum_to_population",
+    "robustness_values_in_unit_interval",
+    "actionability_contract",
 }
 
 
@@ -81,10 +116,16 @@ def test_checks_snapshot_and_every_check_is_partitioned_and_pooled() -> None:
     for key in graph.asset_check_keys:
         found.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
     assert found == CHECKS
+    blocking = set()
     for checks_def in defs.asset_checks or []:
         for spec in checks_def.check_specs:  # type: ignore[union-attr]
+            # Without partitions_def a check on a partitioned asset loads every partition.
             assert spec.partitions_def == daily_partitions, spec.name
+            assert spec.description and len(spec.description) > 40, spec.name
+            if spec.blocking:
+                blocking.add(spec.name)
         assert checks_def.node_def.pools == {"duckdb"}  # type: ignore[union-attr]
+    assert blocking == BLOCKING_CHECKS
 
 
 def test_jobs_and_nightly_schedule() -> None:
@@ -94,9 +135,11 @@ def test_jobs_and_nightly_schedule() -> None:
         "ingest_job",
         "segmentation_job",
     }
+    # The nightly re-ingests the last days in one ingest_job run; a sensor then segments each date.
     schedule = defs.resolve_schedule_def("nightly_segmentation")
     assert schedule.cron_schedule == "0 2 * * *"
-    assert schedule.job_name == "segmentation_pipeline"
+    assert schedule.job_name == "ingest_job"
+    assert defs.resolve_sensor_def("nightly_resegmentation").name == "nightly_resegmentation"
 
 
 def test_sources_are_chosen_by_environment(tmp_path) -> None:

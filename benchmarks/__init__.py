@@ -1,0 +1,1 @@
+"""Scale and speed runs of the real pipeline, with recorded results (never timed tests)."""

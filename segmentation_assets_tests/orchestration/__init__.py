@@ -1,0 +1,1 @@
+"""Orchestration: the nightly schedule and its chain, backfills, freshness, concurrency, crashes, UI."""
