@@ -33,6 +33,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	@# In CI, install Chromium for the browser test (best effort: without it that test skips).
+	@if [ -n "$$CI" ]; then $(MAKE) --no-print-directory browser-deps || echo "chromium unavailable: the browser test will skip"; fi
 	$(BIN)/pytest
 
 ## ui: the Dagster UI on http://127.0.0.1:3000 with this repository's dagster.yaml
