@@ -402,6 +402,25 @@ def floor_sql(con: Any, root: Path, start: date, end: date) -> str:
     )
 
 
+def copy_floor_sql(root: Path, start: date, end: date) -> str:
+    """Every event of the year, its four columns with the properties flattened, into a table."""
+    from segmentation_assets.ebq.schema import CUSTOMER_TABLES
+    from segmentation_assets.export_folder import discover_tables
+
+    parts = []
+    for table, (kind, files) in sorted(discover_tables(root).items()):
+        if table in CUSTOMER_TABLES or kind != "parquet":
+            continue
+        file_list = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+        parts.append(
+            f"(SELECT '{table}' AS source_table, internal_customer_id, timestamp, "
+            f"ingest_timestamp, properties.* FROM read_parquet([{file_list}], union_by_name = true) "
+            f"WHERE timestamp >= TIMESTAMPTZ '{start.isoformat()} 00:00:00+00' "
+            f"AND timestamp < TIMESTAMPTZ '{end.isoformat()} 00:00:00+00')"
+        )
+    return "CREATE TABLE copied_events AS " + " UNION ALL BY NAME ".join(parts)
+
+
 def phase_floor(args: argparse.Namespace) -> dict[str, Any]:
     import duckdb
 
@@ -432,7 +451,32 @@ def phase_floor(args: argparse.Namespace) -> dict[str, Any]:
         )
         con.close()
     best = min(runs, key=lambda r: r["seconds"])
+    copy: dict[str, Any] | None = None
+    if args.copy_floor:
+        # The write floor of the ingest: land the same events in a DuckDB file, no typing,
+        # de-duplication, quarantine or sort; checkpointed, as a committed ingest is.
+        path = Path(args.workdir) / f"copy_floor_{args.customers}c.duckdb"
+        for leftover in (path, path.with_suffix(".duckdb.wal")):
+            leftover.unlink(missing_ok=True)
+        con = duckdb.connect(str(path))
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+        con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+        started = time.time()
+        con.execute(copy_floor_sql(root, args.start, year_end))
+        con.execute("CHECKPOINT")
+        seconds = time.time() - started
+        row = con.execute("SELECT count(*) FROM copied_events").fetchone()
+        con.close()
+        copy = {
+            "seconds": round(seconds, 2),
+            "rows": int(row[0]) if row else 0,
+            "bytes": path.stat().st_size,
+            "load": load_now()["loadavg"],
+        }
+        path.unlink(missing_ok=True)
     return {
+        "copy_floor": copy,
         "seconds": best["seconds"],
         "rows_in": best["events_in"],
         "rows_out": best["customers_out"],
@@ -844,6 +888,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator-workers", type=int, default=1)
     parser.add_argument("--floor-repeats", type=int, default=2)
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument(
+        "--copy-floor",
+        action="store_true",
+        help="also time a bare copy of the events into a DuckDB file (the ingest's write floor)",
+    )
     parser.add_argument("--skip-nightly", action="store_true")
     parser.add_argument("--duckdb-memory-limit", default=None, help="e.g. 4GB (Settings default)")
     parser.add_argument("--duckdb-threads", type=int, default=None)
@@ -930,8 +979,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if not args.skip_floor:
         print("floor: bare DuckDB scan-and-aggregate", flush=True)
         load = load_now()
+        argv = phase_argv("floor", args, result_file=str(result_file))
         floor, sampler, wall = run_child(
-            phase_argv("floor", args, result_file=str(result_file)), env, result_file
+            [*argv, "--copy-floor"] if args.copy_floor else argv, env, result_file
         )
         floor.update(
             {
@@ -958,6 +1008,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                 result_file,
             )
             summary = summarize_pipeline(data, sampler, wall, floor_seconds)
+            copy_floor = (record.get("floor") or {}).get("copy_floor")
+            if name == "year" and copy_floor and "raw_events" in summary["stages"]:
+                entry = summary["stages"]["raw_events"]
+                entry["copy_floor_ratio"] = round(entry["seconds"] / copy_floor["seconds"], 2)
             summary["load_before"] = load
             summary["load_after"] = load_now()
             record[name] = summary
