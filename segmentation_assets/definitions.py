@@ -23,7 +23,7 @@ from segmentation_assets.resources import (
     WarehouseResource,
 )
 from segmentation_assets.schedules import SCHEDULES
-from segmentation_assets.sensors import SENSORS
+from segmentation_assets.sensors import FRESHNESS_CHECKS, SENSORS
 from segmentation_assets.settings import Settings, get_settings
 
 
@@ -78,7 +78,7 @@ def build_definitions(
     settings = settings or get_settings()
     return Definitions(
         assets=STAGE_ASSETS,
-        asset_checks=ALL_CHECKS,
+        asset_checks=[*ALL_CHECKS, *FRESHNESS_CHECKS],
         jobs=[*JOBS, *CHECK_JOBS],
         schedules=[*SCHEDULES, *CHECK_SCHEDULES],
         sensors=SENSORS,

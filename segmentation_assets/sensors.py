@@ -47,7 +47,13 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import PARTITION_NAME_TAG, PRIORITY_TAG
 from dagster._time import get_current_datetime
 
-from segmentation_assets.jobs import ingest_job, segmentation_job
+from segmentation_assets.jobs import (
+    FRESHNESS_CHECK_KEYS,
+    FRESHNESS_CLUSTERS,
+    FRESHNESS_REPORT,
+    ingest_job,
+    segmentation_job,
+)
 from segmentation_assets.schedules import (
     NIGHTLY_TAG,
     ORCHESTRATION,
@@ -121,13 +127,6 @@ def nightly_resegmentation(context: RunStatusSensorContext) -> RunRequest | Skip
 
 
 # --- freshness ---------------------------------------------------------------------------------
-
-FRESHNESS_CLUSTERS = "clusters_partition_freshness"
-FRESHNESS_REPORT = "report_partition_freshness"
-FRESHNESS_CHECK_KEYS = (
-    AssetCheckKey(AssetKey("clusters"), FRESHNESS_CLUSTERS),
-    AssetCheckKey(AssetKey("report"), FRESHNESS_REPORT),
-)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ CHECKS = {
         "clusters_k_within_range",
         "clusters_segment_drift",
         "clusters_column_schema",
+        "clusters_partition_freshness",
     },
     "robustness": {"robustness_values_in_unit_interval", "robustness_column_schema"},
     "actionability": {
@@ -65,9 +66,17 @@ CHECKS = {
         "actionability_fallbacks",
         "actionability_column_schema",
     },
-    "report": {"report_files_written", "report_contract", "report_column_schema"},
+    "report": {
+        "report_files_written",
+        "report_contract",
+        "report_column_schema",
+        "report_partition_freshness",
+    },
 }
 #: Checks whose ERROR failure stops downstream stages (docs/checks.md explains each choice).
+#: Judged on the whole instance against the current time (sensor-evaluated), so not partitioned and
+#: never run inside a materialization job.
+FRESHNESS_CHECKS = {"clusters_partition_freshness", "report_partition_freshness"}
 BLOCKING_CHECKS = {
     "raw_events_contract",
     "raw_events_quarantine_rate",
@@ -118,7 +127,13 @@ def test_checks_snapshot_and_every_check_is_partitioned_and_pooled() -> None:
     assert found == CHECKS
     blocking = set()
     for checks_def in defs.asset_checks or []:
-        for spec in checks_def.check_specs:  # type: ignore[union-attr]
+        specs = list(checks_def.check_specs)  # type: ignore[union-attr]
+        if {spec.name for spec in specs} == FRESHNESS_CHECKS:
+            # They read Dagster's event log only: no warehouse slot, no partition.
+            assert checks_def.node_def.pools == set()  # type: ignore[union-attr]
+            assert all(spec.partitions_def is None and not spec.blocking for spec in specs)
+            continue
+        for spec in specs:
             # Without partitions_def a check on a partitioned asset loads every partition.
             assert spec.partitions_def == daily_partitions, spec.name
             assert spec.description and len(spec.description) > 40, spec.name
@@ -126,6 +141,17 @@ def test_checks_snapshot_and_every_check_is_partitioned_and_pooled() -> None:
                 blocking.add(spec.name)
         assert checks_def.node_def.pools == {"duckdb"}  # type: ignore[union-attr]
     assert blocking == BLOCKING_CHECKS
+
+
+def test_materialization_jobs_leave_the_freshness_checks_to_their_sensor() -> None:
+    defs = _defs()
+    for name in ("segmentation_pipeline", "segmentation_job", "asset_checks_job"):
+        job_checks = {
+            k.name for k in defs.resolve_job_def(name).asset_layer.asset_graph.asset_check_keys
+        }
+        assert job_checks, name
+        assert not job_checks & FRESHNESS_CHECKS, name
+    assert {s.name for s in defs.sensors or []} >= {"freshness_checks"}
 
 
 def test_jobs_and_nightly_schedule() -> None:

@@ -15,6 +15,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetMaterialization,
     AssetSelection,
+    AssetSpec,
     DagsterInstance,
     Definitions,
     SensorResult,
@@ -47,14 +48,11 @@ def instance() -> Iterator[DagsterInstance]:
 
 
 def with_freshness_checks() -> Definitions:
-    """The project's Definitions with the freshness checks registered and a job that runs them."""
+    """The project's Definitions (which register the freshness checks) and a job that runs them."""
     return Definitions.merge(
         build_definitions(Settings()),
         Definitions(
-            asset_checks=FRESHNESS_CHECKS,
-            jobs=[
-                define_asset_job("freshness", selection=AssetSelection.checks(*FRESHNESS_CHECKS))
-            ],
+            jobs=[define_asset_job("freshness", selection=AssetSelection.checks(*FRESHNESS_CHECKS))]
         ),
     )
 
@@ -108,9 +106,9 @@ def test_the_sensor_records_a_warning_for_a_stale_asset_only(instance: DagsterIn
 def test_the_sensor_skips_with_a_reason_while_the_checks_are_not_registered(
     instance: DagsterInstance,
 ) -> None:
-    result = freshness_checks(
-        build_sensor_context(instance=instance, definitions=build_definitions(Settings()))
-    )
+    # A code location that kept the sensor but dropped the checks.
+    without_checks = Definitions(assets=[AssetSpec("clusters"), AssetSpec("report")])
+    result = freshness_checks(build_sensor_context(instance=instance, definitions=without_checks))
     assert isinstance(result, SkipReason)
     assert "FRESHNESS_CHECKS" in (result.skip_message or "")
 
