@@ -7,7 +7,8 @@ Every row read from a source ends in exactly one place — ``raw_events``, ``raw
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -461,6 +462,25 @@ def refresh_stale_activity(con: duckdb.DuckDBPyConnection, first: date, last: da
     return stale
 
 
+#: DuckDB rewrites the staging query's duplicate-candidate window (COUNT(*) OVER a partition) into
+#: an aggregate joined back to a second scan of the source, so every Parquet file of the chunk is read
+#: and decoded twice; the plain window reads it once. Measured on a 7-day chunk of the 1M export
+#: (1.95M rows): 9.6 → 7.0 s of CPU, identical rows. Disabled for that statement only.
+STAGING_DISABLED_OPTIMIZERS = ("window_self_join",)
+
+
+@contextmanager
+def _optimizers_disabled(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> Iterator[None]:
+    row = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()
+    before = str(row[0]) if row and row[0] else ""
+    wanted = sorted({*filter(None, before.split(",")), *names})
+    con.execute(f"SET disabled_optimizers = '{','.join(wanted)}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET disabled_optimizers = '{before}'")
+
+
 def _next_chunk_days(rows_so_far: int, days_so_far: int, target_rows: int) -> int:
     """Days in the next chunk: about ``target_rows`` rows at the rows per day seen so far."""
     if days_so_far == 0:
@@ -502,7 +522,9 @@ def ingest_window(
     stage_query = "CREATE OR REPLACE TEMP TABLE staged_events AS " + " UNION ALL BY NAME ".join(
         f"({part})" for part in stage_parts
     )
-    classified = f"({sql.duckdb_sql('classify_staged_events.sql')})"
+    redundant_copies_query = "CREATE OR REPLACE TEMP TABLE redundant_copies AS " + sql.duckdb_sql(
+        "classify_staged_events.sql"
+    )
     stats = IngestStats(window_start=window_start, window_end=window_end)
     key_and_canonical = ", ".join((*EVENT_KEY_COLUMNS, *CANONICAL_COLUMNS))
     window_params = {"start": window_start, "end": window_end}
@@ -532,18 +554,23 @@ def ingest_window(
                 + timedelta(days=_next_chunk_days(rows_so_far, days_so_far, chunk_target_rows)),
                 window_end,
             )
-            con.execute(
-                stage_query,
-                {
-                    "window_start": _utc_midnight(chunk_start),
-                    "window_end": _utc_midnight(chunk_end),
-                    "future_tolerance_minutes": future_tolerance_minutes,
-                },
-            )
+            with _optimizers_disabled(con, STAGING_DISABLED_OPTIMIZERS):
+                con.execute(
+                    stage_query,
+                    {
+                        "window_start": _utc_midnight(chunk_start),
+                        "window_end": _utc_midnight(chunk_end),
+                        "future_tolerance_minutes": future_tolerance_minutes,
+                    },
+                )
+            con.execute(redundant_copies_query)
+            # Rows are appended in staging order (per table, as the export stores them): a sort of
+            # every chunk doubled the cost of the write, and nothing reads raw_events by row order
+            # (chunks are consecutive days, so event_date zone maps still prune).
             con.execute(
                 f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) SELECT {key_and_canonical} "
-                f"FROM {classified} WHERE quarantine_reason IS NULL AND copy_number = 1 "
-                "ORDER BY event_date, internal_customer_id, event_timestamp, source_table"
+                "FROM staged_events s ANTI JOIN redundant_copies c ON s.rowid = c.staged_row "
+                "WHERE s.quarantine_reason IS NULL"
             )
             con.execute(
                 f"INSERT INTO {QUARANTINE_TABLE} SELECT event_date, source_table, "
@@ -552,15 +579,22 @@ def ingest_window(
                 "ORDER BY event_date, source_table, original_record"
             )
             con.execute(
-                f"INSERT INTO {INGEST_LOG_TABLE} SELECT event_date, source_table, count(*), "
-                "count(*) FILTER (quarantine_reason IS NULL AND copy_number = 1), "
-                "count(*) FILTER (quarantine_reason IS NOT NULL), "
-                "count(*) FILTER (quarantine_reason IS NULL AND copy_number > 1) "
-                f"FROM {classified} GROUP BY ALL"
+                f"INSERT INTO {INGEST_LOG_TABLE} "
+                "WITH staged AS (SELECT event_date, source_table, count(*) AS rows_read, "
+                "count(*) FILTER (quarantine_reason IS NULL) AS not_quarantined, "
+                "count(*) FILTER (quarantine_reason IS NOT NULL) AS rows_quarantined "
+                "FROM staged_events GROUP BY ALL), "
+                "copies AS (SELECT event_date, source_table, count(*) AS duplicates "
+                "FROM redundant_copies GROUP BY ALL) "
+                "SELECT s.event_date, s.source_table, s.rows_read, "
+                "s.not_quarantined - coalesce(c.duplicates, 0), s.rows_quarantined, "
+                "coalesce(c.duplicates, 0) "
+                "FROM staged s LEFT JOIN copies c USING (event_date, source_table)"
             )
             staged = con.execute("SELECT count(*) FROM staged_events").fetchone()
             rows_so_far += int(staged[0]) if staged else 0
             con.execute("DROP TABLE staged_events")
+            con.execute("DROP TABLE redundant_copies")
             write_activity(con, chunk_start, chunk_end)
             chunk_start = chunk_end
         # Every staged row has its event_date inside the window, so the log rows of the window

@@ -160,3 +160,34 @@ def test_failed_ingest_leaves_previous_contents(tmp_path: Path) -> None:
     with pytest.raises(ingest.IngestError, match="table 'broken': required column 'timestamp'"):
         ingest.ingest_window(con, views, *WEEK)
     pd.testing.assert_frame_equal(before, _events(con))
+
+
+def test_hourly_activity_counts_each_event_in_its_utc_hour(tmp_path: Path) -> None:
+    con, _ = _ingest(write_fixture_export(tmp_path))
+    hours = ", ".join(f"sum(events_h{h:02d})" for h in range(24))
+    from_activity = con.execute(f"SELECT {hours} FROM customer_activity_daily").fetchone()
+    from_events = con.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (hour(event_timestamp) = {h})" for h in range(24))
+        + " FROM raw_events"
+    ).fetchone()
+    assert from_activity == from_events and sum(from_events or ()) > 0
+    # The last fraction of a second of an hour belongs to that hour (no rounding up).
+    con.execute(
+        "CREATE TEMP TABLE edge AS SELECT DATE '2025-03-02' AS event_date, 'c1' AS "
+        "internal_customer_id, TIMESTAMPTZ '2025-03-02 06:59:59.999999+00' AS event_timestamp, "
+        "'page_visit' AS source_table, NULL::VARCHAR AS device, NULL::VARCHAR AS cart_action, "
+        "NULL::VARCHAR AS campaign_action_type, NULL::VARCHAR AS campaign_status"
+    )
+    edge = con.execute(
+        f"SELECT events_h06, events_h07 FROM ({ingest.activity_sql('daily', 'edge')})",
+        {"day_start": dt.date(2025, 3, 2), "day_end": dt.date(2025, 3, 3)},
+    ).fetchone()
+    assert edge == (1, 0)
+
+
+def test_staging_leaves_the_connections_optimizer_settings_as_they_were(tmp_path: Path) -> None:
+    con = warehouse.connect(":memory:")
+    con.execute("SET disabled_optimizers = 'top_n'")
+    _ingest(write_fixture_export(tmp_path), con=con)
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchone() == ("top_n",)

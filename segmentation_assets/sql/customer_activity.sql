@@ -26,10 +26,15 @@ SELECT
   COUNTIF(source_table = 'campaign' AND campaign_action_type = 'email' AND campaign_status = 'opened') AS emails_opened,
   COUNTIF(source_table = 'campaign' AND campaign_action_type = 'email' AND campaign_status = 'clicked') AS emails_clicked,
   {%- for hour in range(24) %}
-  COUNTIF(EXTRACT(HOUR FROM event_timestamp) = {{ hour }}) AS events_h{{ '%02d' % hour }}{{ ',' if not loop.last }}
+  COUNTIF(utc_hour = {{ hour }}) AS events_h{{ '%02d' % hour }}{{ ',' if not loop.last }}
   {%- endfor %}
-FROM {{ raw_events }}
-WHERE event_date >= @day_start AND event_date < @day_end
+FROM (
+  -- The UTC hour once per event, by arithmetic on the epoch: a calendar EXTRACT on a time-zoned
+  -- timestamp is evaluated per row and per hour column otherwise.
+  SELECT *, MOD(DIV(UNIX_MICROS(event_timestamp), 3600000000), 24) AS utc_hour
+  FROM {{ raw_events }}
+  WHERE event_date >= @day_start AND event_date < @day_end
+)
 GROUP BY event_date, internal_customer_id
 {%- elif grain == 'categories' %}
 SELECT
