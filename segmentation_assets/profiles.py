@@ -6,6 +6,7 @@ only the per-customer result reaches pandas, where RFM scores and the CLV models
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -55,6 +56,8 @@ def aggregate_profiles_sql(
     window_days: int,
     raw_events: str = "raw_events",
     merged_ids: str = "merged_ids",
+    customers: Iterable[str] | None = None,
+    refresh_activity: bool = True,
 ) -> pd.DataFrame:
     """Run the profile aggregation for the window ``(as_of - window_days, as_of]``.
 
@@ -62,30 +65,108 @@ def aggregate_profiles_sql(
     events counted per day and customer; days whose counts no longer match raw_events are rebuilt
     first). For any other events table the activity of the window is aggregated on the fly into
     temporary tables, with the same SQL.
+
+    ``customers`` (surviving customer ids) limits the result to those customers: the SQL semi-joins
+    every activity table on their ids before aggregating, so a sample of a large population costs a
+    fraction of the whole. Each returned row equals that customer's row without the filter (every
+    SQL column is per customer); selected ids without activity in the window have no row.
+    ``refresh_activity=False`` skips the staleness check of the activity tables, for a caller that
+    has just made it for a window containing this one.
     """
     window_start = as_of - timedelta(days=window_days - 1)
+    tables = _activity_tables(con, window_start, as_of, raw_events, refresh_activity)
+    selection = None
+    if customers is not None:
+        selection = "_profile_selected_customers"
+        ids = pd.DataFrame({"customer_id": pd.unique(pd.Series(list(customers), dtype=object))})
+        con.register(selection, ids)
+    try:
+        query = sql.duckdb_sql(
+            "customer_profiles.sql",
+            daily_activity=tables["daily"],
+            category_activity=tables["categories"],
+            device_activity=tables["devices"],
+            purchase_activity=tables["purchases"],
+            merged_ids=merged_ids,
+            customers=selection,
+        )
+        params = {"as_of_date": as_of, "window_start": window_start}
+        return con.execute(query, params).df()
+    finally:
+        if selection is not None:
+            con.unregister(selection)
+
+
+def _activity_tables(
+    con: Any, window_start: date, as_of: date, raw_events: str, refresh: bool = True
+) -> dict[str, str]:
+    """Grain → the activity table holding the window's events (see :func:`aggregate_profiles_sql`)."""
     if raw_events == ingest.RAW_EVENTS_TABLE:
-        ingest.refresh_stale_activity(con, window_start, as_of)
-        tables = {grain: table for grain, (table, _) in ingest.ACTIVITY_TABLES.items()}
-    else:
-        tables = {}
-        for grain in ingest.ACTIVITY_TABLES:
-            tables[grain] = f"_profile_activity_{grain}"
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {tables[grain]} AS "
-                f"{ingest.activity_sql(grain, raw_events)}",
-                {"day_start": window_start, "day_end": as_of + timedelta(days=1)},
-            )
-    query = sql.duckdb_sql(
-        "customer_profiles.sql",
-        daily_activity=tables["daily"],
-        category_activity=tables["categories"],
-        device_activity=tables["devices"],
-        purchase_activity=tables["purchases"],
-        merged_ids=merged_ids,
-    )
-    params = {"as_of_date": as_of, "window_start": window_start}
-    return con.execute(query, params).df()
+        if refresh:
+            ingest.refresh_stale_activity(con, window_start, as_of)
+        return {grain: table for grain, (table, _) in ingest.ACTIVITY_TABLES.items()}
+    tables = {}
+    for grain in ingest.ACTIVITY_TABLES:
+        tables[grain] = f"_profile_activity_{grain}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {tables[grain]} AS "
+            f"{ingest.activity_sql(grain, raw_events)}",
+            {"day_start": window_start, "day_end": as_of + timedelta(days=1)},
+        )
+    return tables
+
+
+def profiled_customers(
+    con: Any,
+    as_of: date,
+    window_days: int,
+    raw_events: str = "raw_events",
+    merged_ids: str = "merged_ids",
+) -> np.ndarray:
+    """The customer_ids :func:`build_profiles` would return for this window, sorted as it sorts
+    them, without building any profile (see :func:`profiled_customers_by_window`)."""
+    return profiled_customers_by_window(con, as_of, [window_days], raw_events, merged_ids)[
+        window_days
+    ]
+
+
+def profiled_customers_by_window(
+    con: Any,
+    as_of: date,
+    windows: Iterable[int],
+    raw_events: str = "raw_events",
+    merged_ids: str = "merged_ids",
+) -> dict[int, np.ndarray]:
+    """Window length → the customer_ids :func:`build_profiles` would return for that window ending
+    at ``as_of``, sorted as it sorts them, without building any profile.
+
+    A customer is profiled when any of its ids has activity in the window; its id is the surviving
+    id of the identity snapshot of ``as_of``, as the profile SQL keys it. One pass over the daily
+    activity of the longest window (the last active day of each customer) answers every window, so
+    it is cheap next to the profiles themselves. The activity tables are checked for staleness over
+    the longest window, so building the profiles afterwards may skip that check.
+    """
+    lengths = sorted({int(w) for w in windows})
+    if not lengths:
+        return {}
+    starts = {w: as_of - timedelta(days=w - 1) for w in lengths}
+    tables = _activity_tables(con, starts[lengths[-1]], as_of, raw_events)
+    last = con.execute(
+        "SELECT COALESCE(m.surviving_id, a.internal_customer_id) AS customer_id, "
+        "MAX(a.last_event_date) AS last_event_date "
+        "FROM (SELECT internal_customer_id, MAX(event_date) AS last_event_date "
+        f"      FROM {tables['daily']} WHERE event_date BETWEEN $window_start AND $as_of_date "
+        "      GROUP BY internal_customer_id) AS a "
+        f"LEFT JOIN {merged_ids} AS m "
+        "  ON m.as_of_date = $as_of_date AND m.internal_customer_id = a.internal_customer_id "
+        "GROUP BY 1",
+        {"as_of_date": as_of, "window_start": starts[lengths[-1]]},
+    ).df()
+    # Sorted as build_profiles sorts (pandas order), not in the database's collation.
+    last = last.sort_values("customer_id", ignore_index=True)
+    ids = last["customer_id"].to_numpy(dtype=object)
+    days = pd.to_datetime(last["last_event_date"]).dt.date.to_numpy()
+    return {w: ids[days >= starts[w]] for w in lengths}
 
 
 def add_value_model(
@@ -135,9 +216,28 @@ def build_profiles(
     settings: ValueModelSettings | None = None,
     raw_events: str = "raw_events",
     merged_ids: str = "merged_ids",
+    customers: Iterable[str] | None = None,
+    refresh_activity: bool = True,
 ) -> ProfileBuild:
-    """Aggregate, score RFM, fit the value model; columns in registry order (``PROFILE_COLUMNS``)."""
-    frame = aggregate_profiles_sql(con, as_of, window_days, raw_events, merged_ids)
+    """Aggregate, score RFM, fit the value model; columns in registry order (``PROFILE_COLUMNS``).
+
+    ``customers`` builds the profiles of those customers only (see :func:`aggregate_profiles_sql`).
+    The SQL columns are then exactly the whole population's rows for them, but the columns that
+    depend on the population are computed on the selected customers: the RFM quintile scores and
+    group, and the value model (expected_purchases, p_alive, churn_risk, predicted_clv), whose
+    BG/NBD and Gamma-Gamma parameters are fitted on the selected buyers. For a uniform random sample
+    that is the sample's estimate of the population's quintiles and parameters.
+    ``refresh_activity``: see :func:`aggregate_profiles_sql`.
+    """
+    frame = aggregate_profiles_sql(
+        con,
+        as_of,
+        window_days,
+        raw_events,
+        merged_ids,
+        customers=customers,
+        refresh_activity=refresh_activity,
+    )
     frame, diagnostics = add_value_model(frame, settings or ValueModelSettings())
     frame = add_rfm(frame)
     frame["as_of_date"] = pd.Timestamp(as_of).date()

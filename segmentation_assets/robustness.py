@@ -10,7 +10,8 @@ Four views, each returning per-segment values in [0, 1]:
   best-match Jaccard, overall the adjusted Rand index. A feature whose removal drops a segment's
   Jaccard below 0.5 is *critical* for that segment.
 * :func:`window_sensitivity` — refit on profiles computed over shorter look-back windows (computed
-  upstream) and compare on the customers present in both.
+  upstream) and compare on the customers present in both. Only a seeded sample of customers is
+  refitted, so upstream needs the profiles of :func:`window_sample` only, not of everyone.
 * :func:`temporal_stability` — each segment_id's members today vs on the previous date.
 
 Stability tiers follow Hennig (2007) and the documentation of ``fpc::clusterboot``: mean Jaccard
@@ -18,19 +19,24 @@ Stability tiers follow Hennig (2007) and the documentation of ``fpc::clusterboot
 which customers belong to it is doubtful), < 0.6 "do not trust", ≤ 0.5 "dissolved".
 
 Every refit keeps the base result's k and runs on a seeded subsample of at most ``sample_size``
-customers (default :data:`DEFAULT_REFIT_ROWS`), so a million customers takes minutes, not hours.
+customers (default :data:`DEFAULT_REFIT_ROWS`), so the cost is bounded whatever the number of
+customers. The refits are many small k-means fits; :func:`assess_robustness` runs them with
+``max_threads`` native threads (OpenMP/BLAS, through threadpoolctl): on a small shared machine one
+thread is several times faster than oversubscribed cores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 from sklearn.metrics.cluster import contingency_matrix
+from threadpoolctl import threadpool_limits
 
 from segmentation_assets.segmentation.features import SegmentationError
 from segmentation_assets.segmentation.model import (
@@ -39,6 +45,9 @@ from segmentation_assets.segmentation.model import (
     fit_segmentation,
 )
 from segmentation_assets.traits import TRAITS_BY_NAME
+
+#: Customer ids, in order: a sequence, array, index or series.
+CustomerIds: TypeAlias = Sequence[Any] | np.ndarray | pd.Index | pd.Series
 
 #: Default maximum number of customers per refit.
 DEFAULT_REFIT_ROWS = 20_000
@@ -317,6 +326,42 @@ def feature_sensitivity(
 
 
 # --- windows -----------------------------------------------------------------------------------
+def _window_positions(
+    window_customers: CustomerIds,
+    base_customers: CustomerIds,
+    window: int,
+    sample_size: int | None,
+    random_state: int,
+) -> np.ndarray:
+    """Positions in ``window_customers`` of the customers :func:`window_sensitivity` refits."""
+    ids = pd.Series(np.asarray(window_customers, dtype=object))
+    rng = np.random.default_rng(random_state + int(window))
+    # Sample among customers the base also has, so the comparison uses the whole subsample.
+    in_base = np.flatnonzero(ids.isin(pd.Index(base_customers)).to_numpy())
+    return in_base[_sample_positions(len(in_base), sample_size, rng)]
+
+
+def window_sample(
+    window_customers: CustomerIds,
+    base_customers: CustomerIds,
+    window: int,
+    *,
+    sample_size: int | None = None,
+    random_state: int = 0,
+) -> np.ndarray:
+    """The customer_ids :func:`window_sensitivity` refits for ``window``, without its profiles.
+
+    ``window_customers`` are the customer_ids of the window's profiles in their order (sorted, as
+    :func:`~segmentation_assets.profiles.build_profiles` returns them; see
+    :func:`~segmentation_assets.profiles.profiled_customers`), ``base_customers`` those of the base
+    result. Passing :func:`window_sensitivity` the window's profiles of just these customers gives
+    the same refit data as passing it every customer's (up to the profile columns that depend on the
+    population, see :func:`~segmentation_assets.profiles.build_profiles`).
+    """
+    ids = np.asarray(window_customers, dtype=object)
+    return ids[_window_positions(ids, base_customers, window, sample_size, random_state)]
+
+
 @dataclass(frozen=True)
 class WindowSensitivity:
     """Outcome of :func:`window_sensitivity`.
@@ -345,9 +390,10 @@ def window_sensitivity(
     """Refit (base k) on profiles of other look-back windows; compare on customers in both.
 
     ``alt_profiles_by_window`` maps a window length in days to a profiles frame computed upstream
-    for that window. Each frame is refitted on a seeded subsample of at most ``sample_size`` rows;
-    the agreement is the best-match Jaccard per base segment over the sampled customers that the
-    base result also has.
+    for that window. Each frame is refitted on a seeded subsample of at most ``sample_size`` of its
+    customers that the base result also has (:func:`window_sample`); the agreement is the best-match
+    Jaccard per base segment over them. A frame that holds only :func:`window_sample`'s customers
+    is refitted whole, so upstream may build just those profiles.
     """
     k = base_result.k
     base_by_customer = pd.Series(
@@ -358,16 +404,17 @@ def window_sensitivity(
     skipped: dict[int, str] = {}
     for window in sorted(alt_profiles_by_window):
         frame = alt_profiles_by_window[window]
-        rng = np.random.default_rng(random_state + int(window))
-        # Sample among customers the base also has, so the comparison uses the whole subsample.
-        in_base = frame["customer_id"].isin(base_by_customer.index).to_numpy()
-        eligible = frame[in_base].reset_index(drop=True)
-        if len(eligible) == 0:
+        positions = _window_positions(
+            frame["customer_id"].to_numpy(),
+            base_by_customer.index,
+            window,
+            sample_size,
+            random_state,
+        )
+        if len(positions) == 0:
             skipped[int(window)] = "no customer in common with the base result"
             continue
-        data = eligible.iloc[_sample_positions(len(eligible), sample_size, rng)].reset_index(
-            drop=True
-        )
+        data = frame.iloc[positions].reset_index(drop=True)
         try:
             refit = _refit(data, config, k, seed=config.random_state)
         except SegmentationError as exc:
@@ -574,29 +621,33 @@ def assess_robustness(
     segment_ids: Mapping[int, str] | None = None,
     sample_size: int | None = None,
     random_state: int = 0,
+    max_threads: int | None = None,
 ) -> pd.DataFrame:
     """Run every available view and :func:`score_robustness` them (one row per segment).
 
     ``prev_assignments`` (customer_id, segment_id) of the previous date enables temporal stability;
-    it needs ``segment_ids`` for the current segments.
+    it needs ``segment_ids`` for the current segments. ``alt_profiles_by_window`` may hold only the
+    :func:`window_sample` customers of each window. ``max_threads`` caps the native threads of the
+    refits (see :func:`refit_threads`; None leaves the libraries' defaults).
     """
-    boot = bootstrap_stability(
-        profiles, config, base_result, n_bootstrap, sample_size, random_state
-    )
-    feat = feature_sensitivity(
-        profiles, config, base_result, sample_size=sample_size, random_state=random_state
-    )
-    win = (
-        window_sensitivity(
-            base_result,
-            alt_profiles_by_window,
-            config,
-            sample_size=sample_size,
-            random_state=random_state,
+    with refit_threads(max_threads):
+        boot = bootstrap_stability(
+            profiles, config, base_result, n_bootstrap, sample_size, random_state
         )
-        if alt_profiles_by_window
-        else None
-    )
+        feat = feature_sensitivity(
+            profiles, config, base_result, sample_size=sample_size, random_state=random_state
+        )
+        win = (
+            window_sensitivity(
+                base_result,
+                alt_profiles_by_window,
+                config,
+                sample_size=sample_size,
+                random_state=random_state,
+            )
+            if alt_profiles_by_window
+            else None
+        )
     temp = None
     if prev_assignments is not None and segment_ids is not None:
         curr = base_result.assignments[["customer_id"]].assign(
@@ -604,3 +655,18 @@ def assess_robustness(
         )
         temp = temporal_stability(prev_assignments, curr)
     return score_robustness(boot, feat, win, temp, segment_ids=segment_ids)
+
+
+def refit_threads(max_threads: int | None) -> AbstractContextManager[object]:
+    """Context capping OpenMP and BLAS threads (k-means, distances) at ``max_threads``; None: no cap.
+
+    The refits are many k-means fits of at most a few ten thousand rows, too small to gain from
+    threads: on a 2-core machine shared with other work, 2 threads spinning on busy cores made them
+    up to ten times slower than one. K-means with another thread count can differ in the last bits
+    of its sums, so a rare tie may go the other way; the seeds and k are the same.
+    """
+    if max_threads is None:
+        return nullcontext()
+    if max_threads < 1:
+        raise SegmentationError(f"max_threads must be >= 1 or None, got {max_threads}")
+    return threadpool_limits(limits=max_threads)

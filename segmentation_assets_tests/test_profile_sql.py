@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from segmentation_assets import export_folder, identity, ingest, warehouse
-from segmentation_assets.profiles import aggregate_profiles_sql
+from segmentation_assets.profiles import aggregate_profiles_sql, profiled_customers
 from segmentation_assets_tests.ebq_fixture import write_fixture_export
 
 AS_OF = dt.date(2025, 3, 7)
@@ -89,3 +89,24 @@ def test_net_revenue_reconciles_with_events(con) -> None:
         "FROM raw_events WHERE source_table = 'purchase'"
     ).fetchone()[0]
     assert p["net_revenue"].sum() == pytest.approx(events)
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, dt.date(2025, 3, 2)])
+def test_selected_customers_get_exactly_their_whole_population_rows(con, as_of) -> None:
+    # robustness profiles a sample of customers only; each row must be the unfiltered one. bob has
+    # anon_b's events merged in as of AS_OF (not yet on 2025-03-02, when anon_b is a customer).
+    full = _profile(con, as_of)
+    for chosen in (["bob"], ["alice", "eve"], ["bob", "anon_b", "carol"], list(full.index)):
+        part = aggregate_profiles_sql(con, as_of, 365, customers=chosen).set_index("customer_id")
+        expected = full.loc[[c for c in full.index if c in set(chosen)]]
+        pd.testing.assert_frame_equal(part, expected)
+    # Unknown ids, and ids merged into someone not selected, give no row and leak no events.
+    none = aggregate_profiles_sql(con, AS_OF, 365, customers=["anon_b", "nobody"])
+    assert none.empty
+    assert aggregate_profiles_sql(con, AS_OF, 365, customers=[]).empty
+
+
+def test_profiled_customers_are_the_ids_the_profiles_have(con) -> None:
+    for as_of, window in ((AS_OF, 365), (AS_OF, 1), (AS_OF, 3), (dt.date(2025, 3, 2), 365)):
+        ids = aggregate_profiles_sql(con, as_of, window)["customer_id"].tolist()
+        assert profiled_customers(con, as_of, window).tolist() == sorted(ids)

@@ -12,9 +12,11 @@ from segmentation_assets.robustness import (
     best_match_jaccard,
     bootstrap_stability,
     feature_sensitivity,
+    refit_threads,
     score_robustness,
     stability_tier,
     temporal_stability,
+    window_sample,
     window_sensitivity,
 )
 from segmentation_assets.segmentation.model import SegmentationConfig, fit_segmentation
@@ -191,3 +193,49 @@ def test_assess_robustness_end_to_end(separated: tuple) -> None:
     assert len(table) == 4 and table["segment_id"].tolist() == list(ids.values())
     assert table["robustness_score"].between(0, 1).all()
     assert (table["temporal_jaccard"] == 1.0).all()
+
+
+def test_window_sensitivity_needs_only_the_window_sample(separated: tuple) -> None:
+    # Upstream profiles only window_sample's customers of a window; the refit must see the same
+    # rows as when it gets every customer's profile (here all columns are per customer).
+    frame, result = separated
+    rng = np.random.default_rng(2)
+    shorter = frame.iloc[15:].copy()  # some base customers are not active in the shorter window
+    shorter["tenure_days"] = shorter["tenure_days"] * rng.uniform(0.9, 1.1, len(shorter))
+    newcomer = shorter.iloc[:5].assign(customer_id=[f"new_{i}" for i in range(5)])
+    shorter = pd.concat([shorter, newcomer]).sort_values("customer_id", ignore_index=True)
+    base_ids = result.assignments["customer_id"]
+    chosen = window_sample(shorter["customer_id"], base_ids, 90, sample_size=150, random_state=3)
+    assert len(chosen) == 150 and len(set(chosen)) == 150
+    assert set(chosen) <= set(base_ids) & set(shorter["customer_id"])
+    assert list(chosen) == sorted(chosen)  # in the window profiles' order
+    # Seeded: the same call gives the same customers, another window other ones.
+    again = window_sample(shorter["customer_id"], base_ids, 90, sample_size=150, random_state=3)
+    assert list(again) == list(chosen)
+    other = window_sample(shorter["customer_id"], base_ids, 180, sample_size=150, random_state=3)
+    assert list(other) != list(chosen)
+    kw = {"sample_size": 150, "random_state": 3}
+    everyone = window_sensitivity(result, {90: shorter}, CFG, **kw)
+    sampled = window_sensitivity(
+        result, {90: shorter[shorter["customer_id"].isin(chosen)]}, CFG, **kw
+    )
+    pd.testing.assert_frame_equal(sampled.detail, everyone.detail)
+    pd.testing.assert_frame_equal(sampled.overall, everyone.overall)
+    assert everyone.overall["n_common"].tolist() == [150]
+    # A sample as large as the window takes every customer both have.
+    both = shorter["customer_id"].isin(base_ids)
+    assert list(window_sample(shorter["customer_id"], base_ids, 90, sample_size=10_000)) == list(
+        shorter.loc[both, "customer_id"]
+    )
+
+
+def test_refit_threads_caps_native_threads() -> None:
+    import sklearn.cluster  # noqa: F401  (loads the OpenMP runtime the refits use)
+    from threadpoolctl import threadpool_info
+
+    with refit_threads(1):
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    with refit_threads(None):
+        pass
+    with pytest.raises(ValueError, match="max_threads"):
+        refit_threads(0)

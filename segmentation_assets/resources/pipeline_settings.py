@@ -36,6 +36,12 @@ class PipelineSettingsResource(ConfigurableResource):
     bootstrap_samples: int = Field(default=50, ge=2)
     robustness_sample_size: int = Field(default=20_000, ge=100)
     sensitivity_windows_days: list[int] = [90, 180]
+    robustness_threads: int | None = Field(
+        default=1,
+        ge=1,
+        description="Native (OpenMP/BLAS) threads of the robustness refits; None: library default. "
+        "The refits are many small k-means fits: one thread is fastest on a few shared cores.",
+    )
 
     min_segment_size: int = 20
     max_segment_size_pct: float = 0.4

@@ -367,6 +367,34 @@ def fit_segmentation(
     )
 
 
+def result_from_model(model: SegmentationModel, profiles: pd.DataFrame) -> SegmentationResult:
+    """The :class:`SegmentationResult` of ``model`` on ``profiles``, without refitting.
+
+    For the profiles ``model`` was fitted on this is what :func:`fit_segmentation` returned, up to
+    ``k_selection`` (None here): the fit labels every row by its nearest centroid in the same way
+    (same transform, same distances), so labels, assignments and centroids are identical. For other
+    profiles it is their assignment to the fitted segments. Much cheaper than a refit of a large
+    population (one pass of distances instead of k-means with restarts).
+    """
+    _check_profiles(profiles)
+    labels, assignments = _assignments(
+        profiles["customer_id"], model.distances(model.transformer.transform(profiles))
+    )
+    index = pd.RangeIndex(model.k, name="segment_index")
+    return SegmentationResult(
+        model=model,
+        k=model.k,
+        k_selection=None,
+        labels=labels,
+        assignments=assignments,
+        centroids_scaled=pd.DataFrame(
+            model.centroids_scaled, columns=list(model.features), index=index
+        ),
+        centroids_original=model.centroids_original,
+        warnings=list(model.transformer.warnings_),
+    )
+
+
 def score_new_customers(model: SegmentationModel, profiles: pd.DataFrame) -> pd.DataFrame:
     """Assign customers of ``profiles`` to the fitted segments without refitting.
 

@@ -8,18 +8,43 @@
 -- The preferred hour and weekday are the first of the most frequent (the smallest on ties).
 -- Recency and tenure count from @as_of_date, never from the wall clock. Weekdays are ISO
 -- (1 = Monday), computed from a known Monday so the result is the same in BigQuery and DuckDB.
+-- With the optional template table `customers` (one column customer_id of surviving ids) only
+-- those customers are profiled: every activity table is semi-joined on the internal ids that map to
+-- them at @as_of_date before any aggregation, and each selected customer's row is exactly the row
+-- the whole population would give it (every column here is per customer).
 {%- set daily_activity = daily_activity | default('customer_activity_daily') %}
 {%- set category_activity = category_activity | default('customer_activity_categories') %}
 {%- set device_activity = device_activity | default('customer_activity_devices') %}
 {%- set purchase_activity = purchase_activity | default('customer_activity_purchases') %}
+{%- set customers = customers | default(none) %}
 {%- set hours = ('events_h00 events_h01 events_h02 events_h03 events_h04 events_h05 events_h06 events_h07 events_h08 events_h09 events_h10 events_h11 '
     'events_h12 events_h13 events_h14 events_h15 events_h16 events_h17 events_h18 events_h19 events_h20 events_h21 events_h22 events_h23').split() %}
-WITH daily AS (
+{%- macro only_selected(alias) %}
+{%- if customers %} AND {{ alias }}.internal_customer_id IN (SELECT internal_customer_id FROM selected_ids){% endif %}
+{%- endmacro %}
+WITH
+{%- if customers %}
+selected_ids AS (
+  -- Internal ids of the selected customers: those merged into one of them at @as_of_date, and
+  -- the selected ids that no merge maps (they key their own events, as COALESCE below does).
+  SELECT m.internal_customer_id
+  FROM {{ merged_ids }} AS m
+  JOIN {{ customers }} AS c ON c.customer_id = m.surviving_id
+  WHERE m.as_of_date = @as_of_date
+  UNION DISTINCT
+  SELECT c.customer_id AS internal_customer_id
+  FROM {{ customers }} AS c
+  LEFT JOIN {{ merged_ids }} AS m
+    ON m.as_of_date = @as_of_date AND m.internal_customer_id = c.customer_id
+  WHERE m.internal_customer_id IS NULL
+),
+{%- endif %}
+daily AS (
   SELECT
     e.*,
     MOD(DATE_DIFF(e.event_date, DATE '1970-01-05', DAY), 7) + 1 AS iso_weekday
   FROM {{ daily_activity }} AS e
-  WHERE e.event_date BETWEEN @window_start AND @as_of_date
+  WHERE e.event_date BETWEEN @window_start AND @as_of_date{{ only_selected('e') }}
 ),
 id_activity AS (
   SELECT
@@ -76,11 +101,14 @@ activity AS (
 cart_add_days AS (
   SELECT customer_id, COUNT(DISTINCT event_date) AS cart_add_days
   FROM (
+    -- Read from the table, not from `daily`: a second reader of that CTE makes DuckDB materialize
+    -- all its columns (24M rows at a million customers, spilled to disk) instead of streaming them.
     SELECT COALESCE(m.surviving_id, e.internal_customer_id) AS customer_id, e.event_date
-    FROM daily AS e
+    FROM {{ daily_activity }} AS e
     LEFT JOIN {{ merged_ids }} AS m
       ON m.as_of_date = @as_of_date AND m.internal_customer_id = e.internal_customer_id
-    WHERE e.cart_adds > 0
+    WHERE e.event_date BETWEEN @window_start AND @as_of_date
+      AND e.cart_adds > 0{{ only_selected('e') }}
   )
   GROUP BY customer_id
 ),
@@ -112,7 +140,7 @@ purchase_rows AS (
   LEFT JOIN {{ merged_ids }} AS m
     ON m.as_of_date = @as_of_date AND m.internal_customer_id = e.internal_customer_id
   WHERE e.event_date BETWEEN @window_start AND @as_of_date
-    AND e.purchase_status IN ('success', 'refund')
+    AND e.purchase_status IN ('success', 'refund'){{ only_selected('e') }}
 ),
 orders AS (
   SELECT
@@ -162,8 +190,8 @@ repeat_value AS (
 category_counts AS (
   SELECT COALESCE(m.surviving_id, c.internal_customer_id) AS customer_id, c.category, CAST(SUM(c.n) AS INT64) AS n
   FROM (SELECT internal_customer_id, category, SUM(events) AS n
-        FROM {{ category_activity }}
-        WHERE event_date BETWEEN @window_start AND @as_of_date
+        FROM {{ category_activity }} AS ca
+        WHERE ca.event_date BETWEEN @window_start AND @as_of_date{{ only_selected('ca') }}
         GROUP BY internal_customer_id, category) AS c
   LEFT JOIN {{ merged_ids }} AS m
     ON m.as_of_date = @as_of_date AND m.internal_customer_id = c.internal_customer_id
@@ -187,8 +215,8 @@ top_device AS (
   SELECT customer_id, device AS primary_device
   FROM (SELECT COALESCE(m.surviving_id, d.internal_customer_id) AS customer_id, d.device, SUM(d.n) AS n
         FROM (SELECT internal_customer_id, device, SUM(sessions) AS n
-              FROM {{ device_activity }}
-              WHERE event_date BETWEEN @window_start AND @as_of_date
+              FROM {{ device_activity }} AS da
+              WHERE da.event_date BETWEEN @window_start AND @as_of_date{{ only_selected('da') }}
               GROUP BY internal_customer_id, device) AS d
         LEFT JOIN {{ merged_ids }} AS m
           ON m.as_of_date = @as_of_date AND m.internal_customer_id = d.internal_customer_id

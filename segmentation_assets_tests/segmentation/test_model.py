@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score
@@ -15,6 +16,7 @@ from segmentation_assets.segmentation.model import (
     SegmentationConfig,
     SegmentationModel,
     fit_segmentation,
+    result_from_model,
     score_new_customers,
 )
 from segmentation_assets.traits import DEFAULT_CLUSTER_FEATURES
@@ -130,3 +132,14 @@ def test_bad_frames_are_clear_errors() -> None:
         fit_segmentation(frame.iloc[:0], SegmentationConfig(n_clusters=2))
     with pytest.raises(ValueError, match="categorical"):
         SegmentationConfig(include_features=("orders", "primary_device"))
+
+
+def test_result_from_model_is_the_fit_result_without_refitting(five: tuple) -> None:
+    frame, _, result = five
+    again = result_from_model(SegmentationModel.from_bytes(result.model.to_bytes()), frame)
+    assert again.k == result.k and again.features == result.features
+    assert np.array_equal(again.labels, result.labels)
+    pd.testing.assert_frame_equal(again.assignments, result.assignments)
+    pd.testing.assert_frame_equal(again.centroids_scaled, result.centroids_scaled)
+    pd.testing.assert_frame_equal(again.centroids_original, result.centroids_original)
+    assert again.version == result.version and again.warnings == result.warnings
