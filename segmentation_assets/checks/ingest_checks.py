@@ -4,8 +4,8 @@ Volume and schema guards for the stage live in volume_checks.py and schema_check
 """
 
 from datetime import date
+from typing import Any
 
-import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -16,7 +16,7 @@ from dagster import (
 
 from segmentation_assets.assets.ingest import raw_events
 from segmentation_assets.checks.common import DUCKDB_POOL, window_bounds
-from segmentation_assets.checks.gx_suite import Expectation, run_suite
+from segmentation_assets.checks.gx_suite import Expectation, Relation, run_suite
 from segmentation_assets.ebq.schema import EVENT_TABLES
 from segmentation_assets.ingest import INGEST_LOG_TABLE, QUARANTINE_TABLE, RAW_EVENTS_TABLE
 from segmentation_assets.partitions import daily_partitions
@@ -32,6 +32,7 @@ RAW_EVENTS_ACCOUNTING = "raw_events_accounting_closes"
 MAX_QUARANTINE_RATE = 0.05
 #: The suites run on at most this many rows of the partition (the first ones the scan returns;
 #: a sample, so a rare bad value can be missed: the quarantine and accounting checks see all rows).
+#: DuckDB screens all of them; GX validates the ones that could fail and a sample of the others.
 CONTRACT_SAMPLE_ROWS = 200_000
 
 #: What every accepted event must satisfy; the ingest quarantines rows that do not, so a failure
@@ -82,13 +83,16 @@ RAW_EVENTS_KNOWN_VALUES_SUITE = [
 ]
 
 
-def _sample(warehouse: WarehouseResource, start: date, end: date) -> pd.DataFrame:
-    with warehouse.connection() as con:
-        return con.execute(
-            f"SELECT * FROM {RAW_EVENTS_TABLE} WHERE event_date >= $s AND event_date < $e "
-            f"LIMIT {CONTRACT_SAMPLE_ROWS}",
-            {"s": start, "e": end},
-        ).df()
+def _sample(con: Any, start: date, end: date) -> Relation:
+    """Up to CONTRACT_SAMPLE_ROWS events of [start, end), evaluated once: the suite screens them in
+    DuckDB and GX validates the suspicious ones (see gx_suite)."""
+    return Relation(
+        con,
+        f"SELECT * FROM {RAW_EVENTS_TABLE} WHERE event_date >= $s AND event_date < $e "
+        f"LIMIT {CONTRACT_SAMPLE_ROWS}",
+        {"s": start, "e": end},
+        materialize=True,
+    )
 
 
 @asset_check(
@@ -106,12 +110,13 @@ def raw_events_contract(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> AssetCheckResult:
     """The typed events keep the ingest's promises (ERROR, blocking: every stage reads them)."""
-    frame = _sample(warehouse, *window_bounds(context))
-    outcome = run_suite(frame, RAW_EVENTS_CONTRACT, RAW_EVENTS_SUITE)
+    with warehouse.connection() as con:
+        sample = _sample(con, *window_bounds(context))
+        outcome = run_suite(sample, RAW_EVENTS_CONTRACT, RAW_EVENTS_SUITE)
     return AssetCheckResult(
         passed=outcome.success,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"rows_checked": len(frame), **outcome.to_metadata()},
+        metadata={"rows_checked": outcome.rows[RAW_EVENTS_CONTRACT], **outcome.to_metadata()},
     )
 
 
@@ -130,12 +135,13 @@ def raw_events_known_values(
 ) -> AssetCheckResult:
     """Completeness and vocabularies of the export (WARN: profiles still compute, but a new device
     name or purchases without ids change what the traits mean)."""
-    frame = _sample(warehouse, *window_bounds(context))
-    outcome = run_suite(frame, RAW_EVENTS_KNOWN_VALUES, RAW_EVENTS_KNOWN_VALUES_SUITE)
+    with warehouse.connection() as con:
+        sample = _sample(con, *window_bounds(context))
+        outcome = run_suite(sample, RAW_EVENTS_KNOWN_VALUES, RAW_EVENTS_KNOWN_VALUES_SUITE)
     return AssetCheckResult(
         passed=outcome.success,
         severity=AssetCheckSeverity.WARN,
-        metadata={"rows_checked": len(frame), **outcome.to_metadata()},
+        metadata={"rows_checked": outcome.rows[RAW_EVENTS_KNOWN_VALUES], **outcome.to_metadata()},
     )
 
 

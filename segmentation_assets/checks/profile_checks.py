@@ -6,6 +6,7 @@ schema_checks.py.
 """
 
 from datetime import date, timedelta
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -17,7 +18,7 @@ from dagster import (
 from segmentation_assets.assets.identity import merged_ids
 from segmentation_assets.assets.profiles import profiles
 from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
-from segmentation_assets.checks.gx_suite import Expectation, run_suite, run_suites
+from segmentation_assets.checks.gx_suite import Expectation, Relation, run_suite, run_suites
 from segmentation_assets.identity import CONFLICTS_TABLE, MERGED_IDS_TABLE
 from segmentation_assets.ingest import RAW_EVENTS_TABLE
 from segmentation_assets.partitions import daily_partitions
@@ -146,28 +147,31 @@ def merged_ids_contract(
     from the profiles)."""
     params = {"dates": check_dates(context)}
     with warehouse.connection() as con:
-        mapping = con.execute(
-            f"SELECT * FROM {MERGED_IDS_TABLE} WHERE as_of_date = ANY($dates)", params
-        ).df()
-        conflicts = con.execute(
-            f"SELECT * FROM {CONFLICTS_TABLE} WHERE as_of_date = ANY($dates)", params
-        ).df()
-    outcome = run_suites(
-        {
-            MERGED_IDS_TABLE: (mapping, MERGED_IDS_SUITE),
-            CONFLICTS_TABLE: (conflicts, IDENTITY_CONFLICTS_SUITE),
-        },
-        MERGED_IDS_CONTRACT,
-    )
+        outcome = run_suites(
+            {
+                MERGED_IDS_TABLE: (_of_dates(con, MERGED_IDS_TABLE, params), MERGED_IDS_SUITE),
+                CONFLICTS_TABLE: (
+                    _of_dates(con, CONFLICTS_TABLE, params),
+                    IDENTITY_CONFLICTS_SUITE,
+                ),
+            },
+            MERGED_IDS_CONTRACT,
+        )
+    mapped = outcome.rows[MERGED_IDS_TABLE]
     return AssetCheckResult(
-        passed=outcome.success and len(mapping) > 0,
+        passed=outcome.success and mapped > 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={
-            "rows_checked": len(mapping),
-            "conflicts": len(conflicts),
+            "rows_checked": mapped,
+            "conflicts": outcome.rows[CONFLICTS_TABLE],
             **outcome.to_metadata(),
         },
     )
+
+
+def _of_dates(con: Any, table: str, params: dict[str, Any]) -> Relation:
+    """The rows of ``table`` for the check's as-of dates, for a GX suite (see gx_suite)."""
+    return Relation(con, f"SELECT * FROM {table} WHERE as_of_date = ANY($dates)", params)
 
 
 def _window_start(con: object, as_of: date) -> date:
@@ -228,11 +232,16 @@ def profiles_every_event_id_resolves(
     with warehouse.connection() as con:
         for as_of in check_dates(context):
             oldest = _window_start(con, as_of)
+            # An id resolves when merged_ids maps it, and every survivor it maps to has a
+            # profile. The ids of the date (about one per customer) are judged first, so the
+            # window's events are only probed against them, not joined to two tables each.
             result = con.execute(
-                f"SELECT count(DISTINCT e.internal_customer_id) FROM {RAW_EVENTS_TABLE} e "
-                f"LEFT JOIN {MERGED_IDS_TABLE} m ON m.as_of_date = $d AND m.internal_customer_id = e.internal_customer_id "
+                f"WITH resolved AS (SELECT m.internal_customer_id FROM {MERGED_IDS_TABLE} m "
                 f"LEFT JOIN {PROFILES_TABLE} p ON p.as_of_date = $d AND p.customer_id = m.surviving_id "
-                "WHERE e.event_date BETWEEN $start AND $d AND p.customer_id IS NULL",
+                "WHERE m.as_of_date = $d GROUP BY 1 HAVING bool_and(p.customer_id IS NOT NULL)) "
+                f"SELECT count(DISTINCT e.internal_customer_id) FROM {RAW_EVENTS_TABLE} e "
+                "ANTI JOIN resolved r ON r.internal_customer_id = e.internal_customer_id "
+                "WHERE e.event_date BETWEEN $start AND $d",
                 {"d": as_of, "start": oldest},
             ).fetchone()
             unresolved += int(result[0]) if result else 0
@@ -357,15 +366,13 @@ def profiles_value_ranges(
 ) -> AssetCheckResult:
     """The profile contract (ERROR, blocking: clustering and CLV read these columns as they are)."""
     with warehouse.connection() as con:
-        frame = con.execute(
-            f"SELECT * FROM {PROFILES_TABLE} WHERE as_of_date = ANY($dates)",
-            {"dates": check_dates(context)},
-        ).df()
-    outcome = run_suite(frame, PROFILES_VALUE_RANGES, PROFILES_SUITE)
+        rows = _of_dates(con, PROFILES_TABLE, {"dates": check_dates(context)})
+        outcome = run_suite(rows, PROFILES_VALUE_RANGES, PROFILES_SUITE)
+    checked = outcome.rows[PROFILES_VALUE_RANGES]
     return AssetCheckResult(
-        passed=outcome.success and len(frame) > 0,
+        passed=outcome.success and checked > 0,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"rows_checked": len(frame), **outcome.to_metadata()},
+        metadata={"rows_checked": checked, **outcome.to_metadata()},
     )
 
 

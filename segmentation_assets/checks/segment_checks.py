@@ -21,7 +21,13 @@ from segmentation_assets.assets.report import REPORT_RUNS_TABLE, report
 from segmentation_assets.assets.robustness import ROBUSTNESS_TABLE, robustness
 from segmentation_assets.assets.segments import clusters
 from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
-from segmentation_assets.checks.gx_suite import Expectation, run_suite, run_suites
+from segmentation_assets.checks.gx_suite import (
+    Expectation,
+    Relation,
+    Source,
+    run_suite,
+    run_suites,
+)
 from segmentation_assets.llm.plays import PLAY_IDS
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
@@ -171,6 +177,11 @@ def activation_suite(segment_ids: list[str], customers: int) -> list[Expectation
     ]
 
 
+def _of_dates(con: Any, table: str, dates: list[date]) -> Relation:
+    """The rows of ``table`` for the check's as-of dates, for a GX suite (see gx_suite)."""
+    return Relation(con, f"SELECT * FROM {table} WHERE as_of_date = ANY($dates)", {"dates": dates})
+
+
 def _segment_ids(con: Any, dates: list[date]) -> list[str]:
     return [
         str(r[0])
@@ -199,32 +210,29 @@ def clusters_contract(
     """The clusters tables' contract (ERROR, blocking: robustness refits from these rows and the
     report exports them to Bloomreach)."""
     dates = check_dates(context)
-    params = {"dates": dates}
     with warehouse.connection() as con:
         ids = _segment_ids(con, dates)
-
-        def table(name: str) -> pd.DataFrame:
-            return con.execute(f"SELECT * FROM {name} WHERE as_of_date = ANY($dates)", params).df()
-
-        segments, assignments, traits = (
-            table("segments"),
-            table("segment_assignments"),
-            table("segment_trait_profile"),
+        outcome = run_suites(
+            {
+                "segments": (_of_dates(con, "segments", dates), segments_suite()),
+                "segment_assignments": (
+                    _of_dates(con, "segment_assignments", dates),
+                    assignments_suite(ids),
+                ),
+                "segment_trait_profile": (
+                    _of_dates(con, "segment_trait_profile", dates),
+                    trait_profile_suite(ids),
+                ),
+            },
+            CLUSTERS_CONTRACT,
         )
-    outcome = run_suites(
-        {
-            "segments": (segments, segments_suite()),
-            "segment_assignments": (assignments, assignments_suite(ids)),
-            "segment_trait_profile": (traits, trait_profile_suite(ids)),
-        },
-        CLUSTERS_CONTRACT,
-    )
+    segments = outcome.rows["segments"]
     return AssetCheckResult(
-        passed=outcome.success and len(segments) > 0,
+        passed=outcome.success and segments > 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={
-            "segments": len(segments),
-            "assignments": len(assignments),
+            "segments": segments,
+            "assignments": outcome.rows["segment_assignments"],
             **outcome.to_metadata(),
         },
     )
@@ -348,15 +356,13 @@ def robustness_values_in_unit_interval(
 ) -> AssetCheckResult:
     """Stability values and tiers (ERROR, blocking: the verdicts and confidence levels use them)."""
     with warehouse.connection() as con:
-        frame = con.execute(
-            f"SELECT * FROM {ROBUSTNESS_TABLE} WHERE as_of_date = ANY($dates)",
-            {"dates": check_dates(context)},
-        ).df()
-    outcome = run_suite(frame, ROBUSTNESS_IN_UNIT_INTERVAL, ROBUSTNESS_SUITE)
+        rows = _of_dates(con, ROBUSTNESS_TABLE, check_dates(context))
+        outcome = run_suite(rows, ROBUSTNESS_IN_UNIT_INTERVAL, ROBUSTNESS_SUITE)
+    checked = outcome.rows[ROBUSTNESS_IN_UNIT_INTERVAL]
     return AssetCheckResult(
-        passed=outcome.success and len(frame) > 0,
+        passed=outcome.success and checked > 0,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"rows_checked": len(frame), **outcome.to_metadata()},
+        metadata={"rows_checked": checked, **outcome.to_metadata()},
     )
 
 
@@ -441,20 +447,18 @@ def actionability_contract(
     dates = check_dates(context)
     with warehouse.connection() as con:
         ids = _segment_ids(con, dates)
-        frame = con.execute(
-            f"SELECT * FROM {ACTIONABILITY_TABLE} WHERE as_of_date = ANY($dates)",
-            {"dates": dates},
-        ).df()
-    outcome = run_suite(frame, ACTIONABILITY_CONTRACT, actionability_suite(ids))
+        rows = _of_dates(con, ACTIONABILITY_TABLE, dates)
+        outcome = run_suite(rows, ACTIONABILITY_CONTRACT, actionability_suite(ids))
+    verdicts = outcome.rows[ACTIONABILITY_CONTRACT]
     return AssetCheckResult(
-        passed=outcome.success and len(frame) == len(ids),
+        passed=outcome.success and verdicts == len(ids),
         severity=AssetCheckSeverity.ERROR,
-        metadata={"verdicts": len(frame), "segments": len(ids), **outcome.to_metadata()},
+        metadata={"verdicts": verdicts, "segments": len(ids), **outcome.to_metadata()},
     )
 
 
-def report_frames(json_path: str, activation_path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The report JSON's segments as a table, and the activation file."""
+def report_segments(json_path: str) -> pd.DataFrame:
+    """The report JSON's segments as a table."""
     document = json.loads(Path(json_path).read_text())
     segments = pd.DataFrame(
         [
@@ -470,7 +474,12 @@ def report_frames(json_path: str, activation_path: str) -> tuple[pd.DataFrame, p
         ],
         columns=["segment_id", "name", "size", "share", "recommended_play", "tier"],
     )
-    return segments, pd.read_parquet(activation_path)
+    return segments
+
+
+def activation_rows(con: Any, activation_path: str) -> Relation:
+    """The activation file's rows, read by DuckDB for the suite (see gx_suite)."""
+    return Relation(con, "SELECT * FROM read_parquet($path)", {"path": activation_path})
 
 
 @asset_check(
@@ -489,7 +498,7 @@ def report_contract(
 ) -> AssetCheckResult:
     """What leaves the house: the JSON and the activation import (ERROR; the last stage, so not
     blocking, but a failed activation file must not be imported)."""
-    tables: dict[str, tuple[pd.DataFrame, list[Expectation]]] = {}
+    tables: dict[str, tuple[Source, list[Expectation]]] = {}
     problems: list[str] = []
     with warehouse.connection() as con:
         for as_of in check_dates(context):
@@ -504,14 +513,14 @@ def report_contract(
             if row is None or not Path(row[0]).is_file() or not Path(row[1]).is_file():
                 problems.append(f"{as_of}: no report files")
                 continue
-            segments, activation = report_frames(row[0], row[1])
+            segments = report_segments(row[0])
             ids = [str(i) for i in segments["segment_id"].dropna()]
             tables[f"{as_of} json"] = (segments, report_segments_suite())
             tables[f"{as_of} activation"] = (
-                activation,
+                activation_rows(con, row[1]),
                 activation_suite(ids, int(customers[0]) if customers else 0),
             )
-    outcome = run_suites(tables, REPORT_CONTRACT)
+        outcome = run_suites(tables, REPORT_CONTRACT)
     return AssetCheckResult(
         passed=outcome.success and not problems,
         severity=AssetCheckSeverity.ERROR,

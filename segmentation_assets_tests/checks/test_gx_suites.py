@@ -6,10 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
+import duckdb
 import pandas as pd
 import pytest
 
-from segmentation_assets.checks.gx_suite import Expectation, run_suite, run_suites
+from segmentation_assets.checks import gx_suite
+from segmentation_assets.checks.gx_suite import (
+    Expectation,
+    Relation,
+    SuiteOutcome,
+    run_suite,
+    run_suites,
+)
 from segmentation_assets.checks.ingest_checks import (
     RAW_EVENTS_KNOWN_VALUES_SUITE,
     RAW_EVENTS_SUITE,
@@ -298,3 +306,95 @@ def test_a_missing_column_fails_with_the_reason() -> None:
     outcome = run_suite(merged_ids().drop(columns=["surviving_id"]), "m", MERGED_IDS_SUITE)
     assert outcome.failed_labels == ["ExpectColumnValuesToNotBeNull(surviving_id)"]
     assert "does not exist" in outcome.failed[0]["sample"]
+
+
+# --- a warehouse table is screened in DuckDB, and GX judges it as it would the whole frame ---------
+
+
+def _table(frame: pd.DataFrame) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame]:
+    """``frame`` stored in an in-memory DuckDB table ``t``, and the table read back (the dtypes the
+    warehouse gives pandas)."""
+    con = duckdb.connect()
+    con.register("_frame", frame)
+    con.execute("CREATE TABLE t AS SELECT * FROM _frame")
+    return con, con.execute("SELECT * FROM t").df()
+
+
+def _judged(outcome: SuiteOutcome) -> list[tuple[str, bool, int, float]]:
+    return [
+        (r["expectation"], r["success"], r["unexpected_count"], r["unexpected_percent"])
+        for r in outcome.results
+    ]
+
+
+RELATION_CASES = [(c[0], c[1], c[2], _set("orders", 0, 0)) for c in GOOD] + [
+    (c[0], c[1], c[2], c[3]) for c in CASES
+]
+
+
+@pytest.mark.parametrize("clean_rows", [0, 1000])
+@pytest.mark.parametrize(
+    ("suite", "good", "expectations", "corrupt"),
+    RELATION_CASES,
+    ids=[f"{c[0]} good" for c in GOOD] + [c[4] for c in CASES],
+)
+def test_a_relation_is_judged_like_the_whole_frame(
+    suite: str,
+    good: Callable[[], pd.DataFrame],
+    expectations: list[Expectation],
+    corrupt: Callable[[pd.DataFrame], None],
+    clean_rows: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Same verdict, failed expectations, unexpected counts and percents, with GX seeing only the
+    screened rows (clean_rows=0: not one row beyond those the screen flags)."""
+    monkeypatch.setattr(gx_suite, "CLEAN_SAMPLE_ROWS", clean_rows)
+    frame = good()
+    if suite != "profiles" or corrupt is _profile_faults:
+        corrupt(frame)
+    con, whole = _table(frame)
+    expected = run_suite(whole, "t", expectations)
+    outcome = run_suite(Relation(con, "SELECT * FROM t"), "t", expectations)
+    assert _judged(outcome) == _judged(expected)
+    assert outcome.rows == {"t": len(whole)}
+
+
+@pytest.mark.parametrize("materialize", [False, True])
+def test_a_large_relation_counts_every_bad_row(materialize: bool) -> None:
+    """3,000 profiles (more than the clean sample) with faults far apart: every bad row is counted,
+    percentages are of the whole table, and GX saw far fewer rows than the table holds."""
+    frame = profile_frame(3000, dt.date(2025, 9, 30), seed=3)
+    frame.loc[[10, 1500, 2999], "churn_risk"] = 1.5
+    frame.loc[2500, "rfm_segment"] = "Whales"
+    frame.loc[[7, 2000], "customer_id"] = "c00042"  # three rows share an id
+    con, whole = _table(frame)
+    expected = run_suite(whole, "p", PROFILES_SUITE)
+    relation = Relation(con, "SELECT * FROM t WHERE as_of_date = $d", {"d": DAY}, materialize)
+    outcome = run_suite(relation, "p", PROFILES_SUITE)
+    assert _judged(outcome) == _judged(expected)
+    assert sorted(outcome.failed_labels) == [
+        "ExpectColumnValuesToBeBetween(churn_risk)",
+        "ExpectColumnValuesToBeInSet(rfm_segment)",
+        "ExpectCompoundColumnsToBeUnique(as_of_date, customer_id)",
+    ]
+    counts = {r["expectation"]: r["unexpected_count"] for r in outcome.failed}
+    assert counts["ExpectColumnValuesToBeBetween(churn_risk)"] == 3
+    assert counts["ExpectCompoundColumnsToBeUnique(as_of_date, customer_id)"] == 3
+    assert outcome.rows == {"p": 3000}
+    screened = gx_suite._screen(relation, PROFILES_SUITE)
+    assert len(screened.frame) == 7 + gx_suite.CLEAN_SAMPLE_ROWS  # the 7 bad rows + clean ones
+
+
+def test_a_relation_missing_a_column_fails_with_the_reason() -> None:
+    con, _ = _table(merged_ids().drop(columns=["surviving_id"]))
+    outcome = run_suite(Relation(con, "SELECT * FROM t"), "m", MERGED_IDS_SUITE)
+    assert outcome.failed_labels == ["ExpectColumnValuesToNotBeNull(surviving_id)"]
+    assert "does not exist" in outcome.failed[0]["sample"]
+
+
+def test_a_row_count_sees_the_whole_relation() -> None:
+    con, _ = _table(pd.concat([activation()] * 3, ignore_index=True))
+    outcome = run_suite(Relation(con, "SELECT * FROM t"), "a", activation_suite(IDS, 12))
+    assert "ExpectTableRowCountToEqual" not in outcome.failed_labels
+    assert outcome.failed_labels == ["ExpectColumnValuesToBeUnique(internal_customer_id)"]
+    assert outcome.failed[0]["unexpected_count"] == 12

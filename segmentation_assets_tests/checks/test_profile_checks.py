@@ -1,0 +1,57 @@
+"""The SQL invariants of the profiles stage on a hand-made warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from segmentation_assets.checks.profile_checks import profiles_every_event_id_resolves
+from segmentation_assets_tests.checks.helpers import meta, run_check, write_table
+
+AS_OF = dt.date(2025, 9, 30)
+
+
+def _warehouse(tmp_path: Path, mappings: list[tuple[str, str]]) -> str:
+    path = str(tmp_path / "w.duckdb")
+    day = pd.Timestamp(AS_OF)
+    write_table(
+        path,
+        "raw_events",
+        pd.DataFrame(
+            {
+                # z's only event is before the 30-day window: it is not judged.
+                "event_date": [day] * 5 + [day - pd.Timedelta(days=40)],
+                "internal_customer_id": ["a", "a", "b", "c", "d", "z"],
+            }
+        ),
+    )
+    write_table(
+        path,
+        "merged_ids",
+        pd.DataFrame(
+            {
+                "as_of_date": [day] * len(mappings),
+                "internal_customer_id": [m[0] for m in mappings],
+                "surviving_id": [m[1] for m in mappings],
+            }
+        ),
+    )
+    write_table(path, "profiles", pd.DataFrame({"as_of_date": [day], "customer_id": ["A"]}))
+    write_table(path, "profile_runs", pd.DataFrame({"as_of_date": [day], "window_days": [30]}))
+    return path
+
+
+def test_every_event_id_resolving_to_a_profile_passes(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path, [("a", "A"), ("b", "A"), ("c", "A"), ("d", "A")])
+    result = run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat())
+    assert result.passed and meta(result, "unresolved_event_ids") == 0
+
+
+def test_unmapped_ids_and_unprofiled_survivors_fail(tmp_path: Path) -> None:
+    """c has no mapping, d's survivor has no profile, and b maps to two survivors of which one
+    has no profile: three ids whose events do not all reach a profile."""
+    path = _warehouse(tmp_path, [("a", "A"), ("b", "A"), ("b", "X"), ("d", "Y")])
+    result = run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat())
+    assert not result.passed and meta(result, "unresolved_event_ids") == 3
