@@ -268,7 +268,7 @@ def assess_date(
     ).df()
     config = settings.segmentation().with_fixed_k(len(segments))
     ids = dict(zip(segments["segment_index"].astype(int), segments["segment_id"], strict=True))
-    with refit_threads(settings.robustness_threads):
+    with refit_threads(settings.native_threads):
         base, source = base_result(con, as_of, profiles, assignments, ids, config, log)
     alt = window_profiles(con, as_of, base, settings)
     previous = previous_date(con, "segment_assignments", as_of)
@@ -290,7 +290,7 @@ def assess_date(
         segment_ids=ids,
         sample_size=settings.robustness_sample_size,
         random_state=settings.random_state,
-        max_threads=settings.robustness_threads,
+        max_threads=settings.native_threads,
     )
     names = dict(zip(segments["segment_index"].astype(int), segments["name"], strict=True))
     stats = economics.build_segment_stats(

@@ -15,6 +15,7 @@ from segmentation_assets.assets.common import (
 )
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
+from segmentation_assets.robustness import refit_threads
 from segmentation_assets.segmentation.outputs import previous_centroids_frame, segment_customers
 from segmentation_assets.warehouse import replace_rows, table_exists, transaction
 
@@ -94,14 +95,15 @@ def clusters(
                         {"d": as_of},
                     ).fetchall()
                 )
-            outputs = segment_customers(
-                profiles,
-                config,
-                as_of,
-                previous_centroids=prev_centroids,
-                previous_assignments=prev_assignments,
-                issued_ids=issued,
-            )
+            with refit_threads(settings.native_threads):
+                outputs = segment_customers(
+                    profiles,
+                    config,
+                    as_of,
+                    previous_centroids=prev_centroids,
+                    previous_assignments=prev_assignments,
+                    issued_ids=issued,
+                )
             model_row = pd.DataFrame(
                 {
                     "as_of_date": [as_of],

@@ -36,11 +36,12 @@ class PipelineSettingsResource(ConfigurableResource):
     bootstrap_samples: int = Field(default=50, ge=2)
     robustness_sample_size: int = Field(default=20_000, ge=100)
     sensitivity_windows_days: list[int] = [90, 180]
-    robustness_threads: int | None = Field(
+    native_threads: int | None = Field(
         default=1,
         ge=1,
-        description="Native (OpenMP/BLAS) threads of the robustness refits; None: library default. "
-        "The refits are many small k-means fits: one thread is fastest on a few shared cores.",
+        description="Native (OpenMP/BLAS) threads of the k-means fits of clusters and robustness; "
+        "None: the libraries' default (every core). On a few shared cores one thread is fastest: "
+        "idle OpenMP threads spin on cores DuckDB or another run is using.",
     )
 
     min_segment_size: int = 20
