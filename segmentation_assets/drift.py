@@ -140,8 +140,9 @@ def categorical_stability_index(
     expected: Iterable[Any], actual: Iterable[Any], *, epsilon: float = PSI_EPSILON
 ) -> PSIResult:
     """PSI of a categorical feature: one bin per category seen on either date."""
-    e = pd.Series(list(expected), dtype=object).map(lambda v: _MISSING if _is_missing(v) else v)
-    a = pd.Series(list(actual), dtype=object).map(lambda v: _MISSING if _is_missing(v) else v)
+    # Vectorized: a per-value Python function over a million customers took seconds per feature.
+    e = _with_missing_label(expected)
+    a = _with_missing_label(actual)
     categories = sorted(set(e) | set(a), key=str)
     e_counts = e.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
     a_counts = a.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
@@ -158,6 +159,16 @@ def categorical_stability_index(
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _with_missing_label(values: Iterable[Any]) -> pd.Series:
+    """The values as objects, with None / NaN replaced by the missing-bin label."""
+    series = (
+        values.astype(object)
+        if isinstance(values, pd.Series)
+        else pd.Series(list(values), dtype=object)
+    )
+    return series.where(series.notna(), _MISSING).reset_index(drop=True)
 
 
 def feature_drift(

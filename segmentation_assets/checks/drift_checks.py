@@ -57,7 +57,7 @@ def profile_drift_for(con: Any, as_of: date) -> tuple[date | None, pd.DataFrame]
     if previous is None:
         _store(con, drift.PROFILE_DRIFT_TABLE, as_of, None)
         return None, pd.DataFrame(columns=["feature", "kind", "psi", "band", "bins"])
-    columns = ", ".join(("customer_id", *NUMERIC_TRAITS, *CATEGORICAL_TRAITS))
+    columns = ", ".join((*NUMERIC_TRAITS, *CATEGORICAL_TRAITS))
     sql = f"SELECT {columns} FROM {PROFILES_TABLE} WHERE as_of_date = $d"
     before = con.execute(sql, {"d": previous}).df()
     now = con.execute(sql, {"d": as_of}).df()

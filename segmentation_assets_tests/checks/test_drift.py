@@ -73,6 +73,15 @@ def test_categorical_psi_matches_a_hand_computation() -> None:
     assert result.psi == pytest.approx(expected, rel=1e-12)  # 4.60
 
 
+def test_categorical_none_and_nan_share_the_missing_bin() -> None:
+    previous = pd.Series(["a", None, float("nan"), "a"])
+    current = ["a", "a", "a", None]
+    result = drift.categorical_stability_index(previous, current)
+    assert result.bins == ("<missing>", "a")
+    assert result.expected_shares == (0.5, 0.5)
+    assert result.actual_shares == (0.25, 0.75)
+
+
 @pytest.mark.parametrize(
     ("psi", "band"),
     [
