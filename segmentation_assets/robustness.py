@@ -628,9 +628,9 @@ def assess_robustness(
     ``prev_assignments`` (customer_id, segment_id) of the previous date enables temporal stability;
     it needs ``segment_ids`` for the current segments. ``alt_profiles_by_window`` may hold only the
     :func:`window_sample` customers of each window. ``max_threads`` caps the native threads of the
-    refits (see :func:`refit_threads`; None leaves the libraries' defaults).
+    refits (see :func:`native_thread_limit`; None leaves the libraries' defaults).
     """
-    with refit_threads(max_threads):
+    with native_thread_limit(max_threads):
         boot = bootstrap_stability(
             profiles, config, base_result, n_bootstrap, sample_size, random_state
         )
@@ -657,12 +657,13 @@ def assess_robustness(
     return score_robustness(boot, feat, win, temp, segment_ids=segment_ids)
 
 
-def refit_threads(max_threads: int | None) -> AbstractContextManager[object]:
+def native_thread_limit(max_threads: int | None) -> AbstractContextManager[object]:
     """Context capping OpenMP and BLAS threads (k-means, distances) at ``max_threads``; None: no cap.
 
-    The refits are many k-means fits of at most a few ten thousand rows, too small to gain from
-    threads: on a 2-core machine shared with other work, 2 threads spinning on busy cores made them
-    up to ten times slower than one. K-means with another thread count can differ in the last bits
+    Used around the robustness refits and the clusters stage's fit (setting ``native_threads``). The
+    refits are many k-means fits of at most a few ten thousand rows, too small to gain from threads:
+    on a 2-core machine shared with other work, 2 threads spinning on busy cores made them up to ten
+    times slower than one. K-means with another thread count can differ in the last bits
     of its sums, so a rare tie may go the other way; the seeds and k are the same.
     """
     if max_threads is None:

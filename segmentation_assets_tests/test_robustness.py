@@ -12,7 +12,7 @@ from segmentation_assets.robustness import (
     best_match_jaccard,
     bootstrap_stability,
     feature_sensitivity,
-    refit_threads,
+    native_thread_limit,
     score_robustness,
     stability_tier,
     temporal_stability,
@@ -229,13 +229,13 @@ def test_window_sensitivity_needs_only_the_window_sample(separated: tuple) -> No
     )
 
 
-def test_refit_threads_caps_native_threads() -> None:
+def test_native_thread_limit_caps_openmp_and_blas_threads() -> None:
     import sklearn.cluster  # noqa: F401  (loads the OpenMP runtime the refits use)
     from threadpoolctl import threadpool_info
 
-    with refit_threads(1):
+    with native_thread_limit(1):
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
-    with refit_threads(None):
+    with native_thread_limit(None):
         pass
     with pytest.raises(ValueError, match="max_threads"):
-        refit_threads(0)
+        native_thread_limit(0)

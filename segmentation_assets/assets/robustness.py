@@ -21,7 +21,7 @@ from segmentation_assets.llm.rules_model import assess_segment
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import build_profiles, profiled_customers_by_window
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
-from segmentation_assets.robustness import assess_robustness, refit_threads, window_sample
+from segmentation_assets.robustness import assess_robustness, native_thread_limit, window_sample
 from segmentation_assets.segment_summaries import build_summaries, categorical_mix
 from segmentation_assets.segmentation.features import resolve_features
 from segmentation_assets.segmentation.model import (
@@ -268,7 +268,7 @@ def assess_date(
     ).df()
     config = settings.segmentation().with_fixed_k(len(segments))
     ids = dict(zip(segments["segment_index"].astype(int), segments["segment_id"], strict=True))
-    with refit_threads(settings.native_threads):
+    with native_thread_limit(settings.native_threads):
         base, source = base_result(con, as_of, profiles, assignments, ids, config, log)
     alt = window_profiles(con, as_of, base, settings)
     previous = previous_date(con, "segment_assignments", as_of)

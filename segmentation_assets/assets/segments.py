@@ -15,7 +15,7 @@ from segmentation_assets.assets.common import (
 )
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
-from segmentation_assets.robustness import refit_threads
+from segmentation_assets.robustness import native_thread_limit
 from segmentation_assets.segmentation.outputs import previous_centroids_frame, segment_customers
 from segmentation_assets.warehouse import replace_rows, table_exists, transaction
 
@@ -95,7 +95,7 @@ def clusters(
                         {"d": as_of},
                     ).fetchall()
                 )
-            with refit_threads(settings.native_threads):
+            with native_thread_limit(settings.native_threads):
                 outputs = segment_customers(
                     profiles,
                     config,
