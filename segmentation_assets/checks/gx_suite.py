@@ -2,7 +2,7 @@
 check metadata.
 
 dagster-ge requires GX < 1, so checks call GX directly. GX takes seconds to import, so it is
-imported only when a check runs (or :func:`warm_up` is called), never when the Definitions load;
+imported only when a check runs, never when the Definitions load;
 the GX context and the suites are then built once per process and reused by every check. Suites
 are plain data (:class:`Expectation`) kept next to the checks of the stage they guard, so they read
 like a list of rules and can be tested without a warehouse.
@@ -199,17 +199,6 @@ _STATE: dict[str, Any] = {}
 _SUITES: dict[str, Any] = {}
 #: Suites kept per process (their value sets change with the segments of a date).
 _MAX_SUITES = 64
-
-
-def warm_up(*, background: bool = True) -> None:
-    """Import GX and build its context ahead of the first check (in a daemon thread unless
-    ``background`` is False): a run can overlap the import with other work."""
-    if "batch_definition" in _STATE:
-        return
-    if background:
-        threading.Thread(target=_gx, name="gx-warm-up", daemon=True).start()
-    else:
-        _gx()
 
 
 def _gx() -> dict[str, Any]:
