@@ -54,20 +54,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from segmentation_assets.jobs import STAGE_KEYS
+
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "results.jsonl"
 DEFAULT_WORKDIR = BENCH_DIR / "work"
 
-STAGES = (
-    "raw_events",
-    "merged_ids",
-    "profiles",
-    "clusters",
-    "robustness",
-    "actionability",
-    "report",
-)
+#: The seven stages in pipeline order.
+STAGES = STAGE_KEYS
 #: Stages that read every event of the window; their wall time is compared with the DuckDB floor.
 EVENT_STAGES = ("raw_events", "merged_ids", "profiles")
 

@@ -14,19 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from segmentation_assets.jobs import STAGE_KEYS
 from segmentation_assets.traits import TRAITS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = REPO_ROOT / "docs" / "gen" / "gen_pages.py"
-STAGES = (
-    "raw_events",
-    "merged_ids",
-    "profiles",
-    "clusters",
-    "robustness",
-    "actionability",
-    "report",
-)
+STAGES = STAGE_KEYS
 #: Generous: the build takes well under a minute; this only stops a hung build.
 TIMEOUT_SECONDS = 300
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from dagster import DagsterEventType, DagsterInstance
 
+from segmentation_assets.jobs import STAGE_KEYS
 from segmentation_assets_tests.orchestration.conftest import (
     REPO_DAGSTER_YAML,
     tiny_env,
@@ -41,15 +42,7 @@ from segmentation_assets_tests.orchestration.dagster_dev import DagsterDev, wait
 UI_TEST_FILE = "test_ui_end_to_end.py"
 AS_OF = "2025-09-27"
 WINDOW_BEFORE = ("2025-09-21", "2025-09-26")
-STAGES = [
-    "raw_events",
-    "merged_ids",
-    "profiles",
-    "clusters",
-    "robustness",
-    "actionability",
-    "report",
-]
+STAGES = list(STAGE_KEYS)
 LOCATION = {"repositoryLocationName": "segmentation_assets", "repositoryName": "__repository__"}
 #: Bounds on every wait (generous: two shared cores; the runs normally take a fraction of this).
 SERVER_TIMEOUT = 180
