@@ -80,19 +80,27 @@ def aggregate_profiles_sql(
         selection = "_profile_selected_customers"
         ids = pd.DataFrame({"customer_id": pd.unique(pd.Series(list(customers), dtype=object))})
         con.register(selection, ids)
+    templates = {
+        "daily_activity": tables["daily"],
+        "category_activity": tables["categories"],
+        "device_activity": tables["devices"],
+        "purchase_activity": tables["purchases"],
+        "merged_ids": merged_ids,
+        "customers": selection,
+    }
+    params = {"as_of_date": as_of, "window_start": window_start}
+    totals = "_profile_activity_totals"
     try:
-        query = sql.duckdb_sql(
-            "customer_profiles.sql",
-            daily_activity=tables["daily"],
-            category_activity=tables["categories"],
-            device_activity=tables["devices"],
-            purchase_activity=tables["purchases"],
-            merged_ids=merged_ids,
-            customers=selection,
+        # Two statements, not one: see the header of customer_profiles.sql.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {totals} AS "
+            + sql.duckdb_sql("customer_profiles.sql", only_activity_totals=True, **templates),
+            params,
         )
-        params = {"as_of_date": as_of, "window_start": window_start}
+        query = sql.duckdb_sql("customer_profiles.sql", activity_totals=totals, **templates)
         return con.execute(query, params).df()
     finally:
+        con.execute(f"DROP TABLE IF EXISTS {totals}")
         if selection is not None:
             con.unregister(selection)
 

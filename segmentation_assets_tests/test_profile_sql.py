@@ -110,3 +110,27 @@ def test_profiled_customers_are_the_ids_the_profiles_have(con) -> None:
     for as_of, window in ((AS_OF, 365), (AS_OF, 1), (AS_OF, 3), (dt.date(2025, 3, 2), 365)):
         ids = aggregate_profiles_sql(con, as_of, window)["customer_id"].tolist()
         assert profiled_customers(con, as_of, window).tolist() == sorted(ids)
+
+
+@pytest.mark.parametrize("chosen", [None, ["bob", "carol"]])
+def test_single_statement_gives_the_rows_of_the_two_steps(con, chosen) -> None:
+    # DuckDB runs the template in two steps (activity totals, then the rest); a warehouse that
+    # prefers one statement (BigQuery) renders it whole. Both must give the same rows.
+    from segmentation_assets import sql
+
+    con.register("chosen", pd.DataFrame({"customer_id": chosen or []}))
+    single = con.execute(
+        sql.duckdb_sql(
+            "customer_profiles.sql",
+            daily_activity="customer_activity_daily",
+            category_activity="customer_activity_categories",
+            device_activity="customer_activity_devices",
+            purchase_activity="customer_activity_purchases",
+            merged_ids="merged_ids",
+            customers="chosen" if chosen else None,
+        ),
+        {"as_of_date": AS_OF, "window_start": AS_OF - dt.timedelta(days=364)},
+    ).df()
+    two_steps = aggregate_profiles_sql(con, AS_OF, 365, customers=chosen)
+    assert len(two_steps) == (len(chosen) if chosen else len(_profile(con)))
+    pd.testing.assert_frame_equal(single, two_steps)

@@ -38,6 +38,16 @@ def test_sql_file_transpiles_to_one_duckdb_statement(name: str) -> None:
     assert "@" not in statement.split("*/")[-1]  # BigQuery parameters became DuckDB ones
 
 
+@pytest.mark.parametrize(
+    "step", [{"only_activity_totals": True}, {"activity_totals": "activity_totals"}]
+)
+def test_each_profile_step_transpiles_to_one_duckdb_statement(step: dict[str, object]) -> None:
+    statement = sql.duckdb_sql(
+        "customer_profiles.sql", **TEMPLATE_CONTEXT["customer_profiles.sql"], **step
+    )
+    assert statement.lstrip().upper().startswith(("SELECT", "WITH", "/*"))
+
+
 def test_every_activity_grain_transpiles() -> None:
     from segmentation_assets.ingest import ACTIVITY_TABLES, activity_sql
 
