@@ -436,25 +436,36 @@ def ensure_activity_tables(con: duckdb.DuckDBPyConnection) -> None:
                 write_activity(con, row[0], row[1] + timedelta(days=1))
 
 
-def refresh_stale_activity(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
-    """Rewrite the activity of any day in [first, last] whose event count differs from raw_events
-    (raw_events changed by something other than the ingest); return those days. Cheap: it reads
-    only the event_date columns."""
-    ensure_activity_tables(con)
+def stale_activity_days(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
+    """Days in [first, last] whose daily activity does not count the events raw_events holds for
+    them (every day, when there is no activity table yet). Read-only; it reads only the event_date
+    columns and the daily event counts."""
     daily = ACTIVITY_TABLES["daily"][0]
-    stale = [
+    activity = (
+        f"SELECT event_date, sum(events) AS n FROM {daily} "
+        "WHERE event_date BETWEEN $first AND $last GROUP BY 1"
+        if table_exists(con, daily)
+        else "SELECT NULL::DATE AS event_date, NULL::HUGEINT AS n WHERE false"
+    )
+    return [
         r[0]
         for r in con.execute(
             f"SELECT coalesce(e.event_date, a.event_date) FROM "
             f"(SELECT event_date, count(*) AS n FROM {RAW_EVENTS_TABLE} "
             "WHERE event_date BETWEEN $first AND $last GROUP BY 1) e "
-            f"FULL OUTER JOIN (SELECT event_date, sum(events) AS n FROM {daily} "
-            "WHERE event_date BETWEEN $first AND $last GROUP BY 1) a "
-            "ON a.event_date = e.event_date "
+            f"FULL OUTER JOIN ({activity}) a ON a.event_date = e.event_date "
             "WHERE e.n IS DISTINCT FROM a.n ORDER BY 1",
             {"first": first, "last": last},
         ).fetchall()
     ]
+
+
+def refresh_stale_activity(con: duckdb.DuckDBPyConnection, first: date, last: date) -> list[date]:
+    """Rewrite the activity of any day in [first, last] whose event count differs from raw_events
+    (raw_events changed by something other than the ingest); return those days. Cheap: it reads
+    only the event_date columns."""
+    ensure_activity_tables(con)
+    stale = stale_activity_days(con, first, last)
     if stale:
         with transaction(con):
             for day in stale:

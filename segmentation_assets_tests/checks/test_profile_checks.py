@@ -55,3 +55,39 @@ def test_unmapped_ids_and_unprofiled_survivors_fail(tmp_path: Path) -> None:
     path = _warehouse(tmp_path, [("a", "A"), ("b", "A"), ("b", "X"), ("d", "Y")])
     result = run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat())
     assert not result.passed and meta(result, "unresolved_event_ids") == 3
+
+
+def _write_daily_activity(path: str, rows: list[tuple[str, int]]) -> None:
+    """Daily activity on the as-of date: (internal id, events) per row."""
+    write_table(
+        path,
+        "customer_activity_daily",
+        pd.DataFrame(
+            {
+                "event_date": [pd.Timestamp(AS_OF)] * len(rows),
+                "internal_customer_id": [r[0] for r in rows],
+                "events": [r[1] for r in rows],
+            }
+        ),
+    )
+
+
+def test_ids_come_from_the_activity_of_days_whose_counts_match(tmp_path: Path) -> None:
+    """The activity counts the as-of day's 5 events, so its ids are the ones judged: e (an id
+    raw_events does not hold, so it can only come from there) fails, c and d are not read."""
+    path = _warehouse(tmp_path, [("a", "A"), ("b", "A")])
+    _write_daily_activity(path, [("a", 2), ("b", 2), ("e", 1)])
+    result = run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat())
+    assert not result.passed and meta(result, "unresolved_event_ids") == 1
+
+
+def test_a_day_whose_activity_is_stale_is_read_from_raw_events(tmp_path: Path) -> None:
+    """The activity misses c's and d's events (4 of 5): the day is read from raw_events, where c
+    has no mapping and d's survivor no profile."""
+    path = _warehouse(tmp_path, [("a", "A"), ("b", "A")])
+    _write_daily_activity(path, [("a", 2), ("b", 2)])
+    result = run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat())
+    assert not result.passed and meta(result, "unresolved_event_ids") == 2
+    path = _warehouse(tmp_path / "ok", [("a", "A"), ("b", "A"), ("c", "A"), ("d", "A")])
+    _write_daily_activity(path, [("a", 2), ("b", 2)])
+    assert run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat()).passed
