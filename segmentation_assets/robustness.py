@@ -490,13 +490,22 @@ def temporal_stability(
         on="customer_id",
         suffixes=("_prev", "_curr"),
     )
-    prev = both[f"{segment_column}_prev"].astype(str).to_numpy()
-    curr = both[f"{segment_column}_curr"].astype(str).to_numpy()
+    # Segment ids as integer codes of one shared vocabulary: comparing and pairing a million
+    # strings per segment (and ARI's sort of them) cost seconds; codes give the same partitions.
+    codes, vocabulary = pd.factorize(
+        pd.concat(
+            [both[f"{segment_column}_prev"], both[f"{segment_column}_curr"]], ignore_index=True
+        ).astype(str)
+    )
+    prev, curr = codes[: len(both)], codes[len(both) :]
+    code_of = {str(seg): i for i, seg in enumerate(vocabulary)}
+    known_before = set(prev_assignments[segment_column].astype(str))
     rows = []
     for seg in sorted(curr_assignments[segment_column].astype(str).unique()):
-        in_prev, in_curr = prev == seg, curr == seg
+        code = code_of.get(seg, -1)
+        in_prev, in_curr = prev == code, curr == code
         union = int((in_prev | in_curr).sum())
-        known = seg in set(prev_assignments[segment_column].astype(str))
+        known = seg in known_before
         rows.append(
             {
                 "segment_id": seg,

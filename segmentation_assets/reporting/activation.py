@@ -61,9 +61,8 @@ def activation_frame(
         absent = [c for c in columns if c not in frame.columns]
         if absent:
             raise ValueError(f"table {table} is missing column(s) {', '.join(absent)}")
-    missing_ids = assignments["customer_id"].map(is_missing) | assignments["segment_id"].map(
-        is_missing
-    )
+    # Vectorized is_missing: the columns hold scalars, for which isna() is the same test.
+    missing_ids = assignments["customer_id"].isna() | assignments["segment_id"].isna()
     if missing_ids.any():
         row = int(missing_ids.to_numpy().nonzero()[0][0])
         raise ValueError(
@@ -82,7 +81,7 @@ def activation_frame(
         str(sid): "" if is_missing(name) else str(name)
         for sid, name in zip(segments["segment_id"], segments["name"], strict=True)
     }
-    unknown = sorted(set(segment_id) - set(names))
+    unknown = sorted(set(segment_id.unique()) - set(names))
     if unknown:
         raise ValueError(
             f"table assignments has segment_id {', '.join(unknown)} not in table segments"
@@ -93,7 +92,7 @@ def activation_frame(
             "internal_customer_id": customer_id.to_numpy(),
             "segment_id": segment_id.to_numpy(),
             "segment_name": segment_id.map(names).to_numpy(),
-            "recommended_play": segment_id.map(lambda s: plays.get(s, "")).to_numpy(),
+            "recommended_play": segment_id.map(plays).fillna("").to_numpy(),
         },
         columns=list(ACTIVATION_COLUMNS),
     )
