@@ -25,6 +25,17 @@ def test_chains_resolve_transitively_and_unmerged_ids_map_to_themselves() -> Non
     assert result.merged_id_count == 2
 
 
+def test_seen_ids_in_any_order_with_repeats_and_gaps_give_the_sorted_mapping() -> None:
+    # The warehouse passes them distinct and sorted; any other caller may not.
+    history = _history([("b", "a"), ("c", "b")])
+    expected = {"a": "c", "b": "c", "c": "c", "d": "d", "z": "z"}
+    for seen in (["z", "d", "z", None, "a"], ["d", "z"], []):
+        result = resolve_identities(history, pd.Series(seen, dtype=object))
+        got = _as_dict(result)
+        assert got == {k: v for k, v in expected.items() if k in {"a", "b", "c", *seen}}
+        assert list(got) == sorted(got)
+
+
 def test_cycle_maps_to_smallest_id_and_is_reported() -> None:
     result = resolve_identities(_history([("y", "x"), ("x", "y"), ("y", "w")]))
     assert (
