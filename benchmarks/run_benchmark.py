@@ -231,7 +231,8 @@ def git_state() -> dict[str, Any]:
         result = subprocess.run(
             ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False
         )
-        return result.stdout.strip()
+        # Only trailing whitespace: porcelain status lines start with a significant space.
+        return result.stdout.rstrip()
 
     changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line]
     return {"commit": git("rev-parse", "HEAD"), "uncommitted_files": sorted(changed)}
