@@ -98,11 +98,14 @@ def aggregate_profiles_sql(
             params,
         )
         query = sql.duckdb_sql("customer_profiles.sql", activity_totals=totals, **templates)
-        return con.execute(query, params).df()
+        frame = con.execute(query, params).df()
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {totals}")
         if selection is not None:
             con.unregister(selection)
+    # Dropped on success only: after a failure the connection may refuse statements, and the
+    # temporary table goes with the connection anyway.
+    con.execute(f"DROP TABLE {totals}")
+    return frame
 
 
 def _activity_tables(

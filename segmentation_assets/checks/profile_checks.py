@@ -38,8 +38,9 @@ PROFILES_VALUE_RANGES = "profiles_value_ranges"
 
 #: Conflicts above this share of merged ids turn the warning into an error.
 MAX_CONFLICT_SHARE = 0.01
-DAILY_ACTIVITY_TABLE = ACTIVITY_TABLES["daily"][0]
 REVENUE_TOLERANCE = 1e-6
+#: Where profiles_every_event_id_resolves reads the window's ids for days it can trust.
+DAILY_ACTIVITY_TABLE = ACTIVITY_TABLES["daily"][0]
 
 
 @asset_check(
