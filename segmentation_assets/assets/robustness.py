@@ -31,7 +31,7 @@ from segmentation_assets.segmentation.model import (
     fit_segmentation,
     result_from_model,
 )
-from segmentation_assets.warehouse import replace_rows, table_exists, transaction
+from segmentation_assets.warehouse import read_frame, replace_rows, table_exists, transaction
 
 ROBUSTNESS_TABLE = "segment_robustness"
 VALIDATION_TABLE = "segment_validation"
@@ -254,7 +254,7 @@ def assess_date(
     params = {"d": as_of}
     # The profiles stage writes the rows sorted and DuckDB keeps insertion order: sorting a million
     # wide rows again in the query costs seconds, checking the order costs milliseconds.
-    profiles = con.execute("SELECT * FROM profiles WHERE as_of_date = $d", params).df()
+    profiles = read_frame(con, "SELECT * FROM profiles WHERE as_of_date = $d", params)
     if not profiles["customer_id"].is_monotonic_increasing:
         profiles = profiles.sort_values("customer_id", ignore_index=True)
     segments = con.execute("SELECT * FROM segments WHERE as_of_date = $d", params).df()

@@ -24,7 +24,7 @@ from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import PROFILES_TABLE
 from segmentation_assets.resources import WarehouseResource
 from segmentation_assets.traits import CATEGORICAL_TRAITS, NUMERIC_TRAITS
-from segmentation_assets.warehouse import replace_rows, table_exists, transaction
+from segmentation_assets.warehouse import read_frame, replace_rows, table_exists, transaction
 
 PROFILES_DRIFT = "profiles_feature_drift"
 CLUSTERS_DRIFT = "clusters_segment_drift"
@@ -59,8 +59,8 @@ def profile_drift_for(con: Any, as_of: date) -> tuple[date | None, pd.DataFrame]
         return None, pd.DataFrame(columns=["feature", "kind", "psi", "band", "bins"])
     columns = ", ".join((*NUMERIC_TRAITS, *CATEGORICAL_TRAITS))
     sql = f"SELECT {columns} FROM {PROFILES_TABLE} WHERE as_of_date = $d"
-    before = con.execute(sql, {"d": previous}).df()
-    now = con.execute(sql, {"d": as_of}).df()
+    before = read_frame(con, sql, {"d": previous})
+    now = read_frame(con, sql, {"d": as_of})
     result = drift.feature_drift(before, now, NUMERIC_TRAITS, CATEGORICAL_TRAITS)
     rows = drift.profile_drift_rows(result, as_of, previous, len(before), len(now))
     _store(con, drift.PROFILE_DRIFT_TABLE, as_of, rows)
