@@ -17,6 +17,7 @@ import pandas as pd
 from segmentation_assets import ingest, sql
 from segmentation_assets.rfm import add_rfm
 from segmentation_assets.traits import PROFILE_COLUMNS
+from segmentation_assets.warehouse import read_frame
 
 PROFILES_TABLE = "profiles"
 #: One row per as-of date: the window and value-model facts the profiles were built with.
@@ -48,6 +49,19 @@ class ProfileBuild:
 
     profiles: pd.DataFrame
     value_model: dict[str, Any] = field(default_factory=dict)
+
+
+def stored_profiles(con: Any, as_of: date) -> pd.DataFrame:
+    """The profiles stored for ``as_of``, sorted by customer_id as :func:`build_profiles` returns
+    them.
+
+    The profiles stage writes them sorted and DuckDB keeps insertion order: sorting a million wide
+    rows again in the query costs seconds, checking the order milliseconds.
+    """
+    frame = read_frame(con, f"SELECT * FROM {PROFILES_TABLE} WHERE as_of_date = $d", {"d": as_of})
+    if not frame["customer_id"].is_monotonic_increasing:
+        frame = frame.sort_values("customer_id", ignore_index=True)
+    return frame
 
 
 def aggregate_profiles_sql(

@@ -19,7 +19,11 @@ from segmentation_assets.assets.common import (
 from segmentation_assets.assets.segments import previous_date
 from segmentation_assets.llm.rules_model import assess_segment
 from segmentation_assets.partitions import daily_partitions
-from segmentation_assets.profiles import build_profiles, profiled_customers_by_window
+from segmentation_assets.profiles import (
+    build_profiles,
+    profiled_customers_by_window,
+    stored_profiles,
+)
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
 from segmentation_assets.robustness import assess_robustness, native_thread_limit, window_sample
 from segmentation_assets.segment_summaries import build_summaries, categorical_mix
@@ -31,7 +35,7 @@ from segmentation_assets.segmentation.model import (
     fit_segmentation,
     result_from_model,
 )
-from segmentation_assets.warehouse import read_frame, replace_rows, table_exists, transaction
+from segmentation_assets.warehouse import replace_rows, table_exists, transaction
 
 ROBUSTNESS_TABLE = "segment_robustness"
 VALIDATION_TABLE = "segment_validation"
@@ -252,11 +256,7 @@ def assess_date(
 ) -> DateAssessment:
     """Robustness, validation and economics of the clusters of ``as_of`` (reads only)."""
     params = {"d": as_of}
-    # The profiles stage writes the rows sorted and DuckDB keeps insertion order: sorting a million
-    # wide rows again in the query costs seconds, checking the order costs milliseconds.
-    profiles = read_frame(con, "SELECT * FROM profiles WHERE as_of_date = $d", params)
-    if not profiles["customer_id"].is_monotonic_increasing:
-        profiles = profiles.sort_values("customer_id", ignore_index=True)
+    profiles = stored_profiles(con, as_of)
     segments = con.execute("SELECT * FROM segments WHERE as_of_date = $d", params).df()
     assignments = con.execute(
         "SELECT customer_id, segment_id, membership_confidence FROM segment_assignments "

@@ -14,10 +14,11 @@ from segmentation_assets.assets.common import (
     frame_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
+from segmentation_assets.profiles import stored_profiles
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
 from segmentation_assets.robustness import native_thread_limit
 from segmentation_assets.segmentation.outputs import previous_centroids_frame, segment_customers
-from segmentation_assets.warehouse import read_frame, replace_rows, table_exists, transaction
+from segmentation_assets.warehouse import replace_rows, table_exists, transaction
 
 #: Table name → the SegmentationOutputs attribute stored in it.
 CLUSTER_TABLES = {
@@ -71,10 +72,7 @@ def clusters(
             "from_segment_id VARCHAR, to_segment_id VARCHAR, customers BIGINT NOT NULL)"
         )
         for as_of in as_of_dates(context):
-            # Stored sorted by customer_id (see the robustness asset): check, do not sort again.
-            profiles = read_frame(con, "SELECT * FROM profiles WHERE as_of_date = $d", {"d": as_of})
-            if not profiles["customer_id"].is_monotonic_increasing:
-                profiles = profiles.sort_values("customer_id", ignore_index=True)
+            profiles = stored_profiles(con, as_of)
             previous = previous_date(con, "segment_centroids", as_of)
             prev_centroids = prev_assignments = None
             issued: tuple[str, ...] = ()
