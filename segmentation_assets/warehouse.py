@@ -96,9 +96,11 @@ def replace_rows(
     return len(frame)
 
 
+#: DuckDB integer type → the pandas nullable type ``.df()`` gives it when a value is NULL.
+_NULLABLE_INTEGERS = {"BIGINT": "Int64", "INTEGER": "Int32", "SMALLINT": "Int16", "TINYINT": "Int8"}
 #: Result column types read through Arrow by :func:`read_frame`; any other type goes through .df().
 _ARROW_READ_TYPES = frozenset(
-    {"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "VARCHAR", "BOOLEAN", "DATE"}
+    {*_NULLABLE_INTEGERS, "DOUBLE", "FLOAT", "VARCHAR", "BOOLEAN", "DATE"}
 )
 
 
@@ -128,8 +130,7 @@ def read_frame(
             frame[name] = frame[name].astype("datetime64[us]")
         elif column.null_count and duck_type == "BOOLEAN":
             frame[name] = frame[name].astype("boolean")
-        elif column.null_count and duck_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT"):
-            nullable = {"BIGINT": "Int64", "INTEGER": "Int32", "SMALLINT": "Int16"}
+        elif column.null_count and duck_type in _NULLABLE_INTEGERS:
             values = column.to_pandas(integer_object_nulls=True)
-            frame[name] = values.astype(nullable.get(duck_type, "Int8"))
+            frame[name] = values.astype(_NULLABLE_INTEGERS[duck_type])
     return frame
