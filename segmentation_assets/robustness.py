@@ -44,6 +44,7 @@ from segmentation_assets.segmentation.model import (
     SegmentationResult,
     fit_segmentation,
 )
+from segmentation_assets.segmentation.parallel import map_fits
 from segmentation_assets.traits import TRAITS_BY_NAME
 
 #: Customer ids, in order: a sequence, array, index or series.
@@ -136,6 +137,16 @@ def _refit(
     return fit_segmentation(frame, config.with_fixed_k(k, random_state=seed, **updates))
 
 
+def _try_refit(
+    frame: pd.DataFrame, config: SegmentationConfig, k: int, seed: int, **updates: object
+) -> SegmentationResult | SegmentationError:
+    """:func:`_refit`, with a refit that cannot be made returned instead of raised (for map_fits)."""
+    try:
+        return _refit(frame, config, k, seed, **updates)
+    except SegmentationError as exc:
+        return exc
+
+
 # --- bootstrap ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BootstrapStability:
@@ -163,13 +174,16 @@ def bootstrap_stability(
     n_bootstrap: int = 50,
     sample_size: int | None = None,
     random_state: int = 0,
+    workers: int = 1,
 ) -> BootstrapStability:
     """Hennig's clusterboot on the real fitting function, with the base result's k.
 
     A seeded subsample of at most ``sample_size`` customers (default :data:`DEFAULT_REFIT_ROWS`) is
     the data; each replicate draws that many rows with replacement and refits. A customer drawn
     several times is one point in the Jaccard comparison (duplicates get the same k-means label), and
-    gets distinct customer_ids only so the refit accepts the frame.
+    gets distinct customer_ids only so the refit accepts the frame. ``workers`` replicates are
+    refitted at once (:func:`~segmentation_assets.segmentation.parallel.map_fits`); the result does
+    not depend on it.
     """
     _check_base(profiles, base_result)
     if n_bootstrap < 1:
@@ -180,19 +194,26 @@ def bootstrap_stability(
     data = profiles.iloc[pos].reset_index(drop=True)
     base = base_result.labels[pos]
     m = len(data)
+    # Every replicate's rows are drawn, in replicate order, before any is refitted: the draws are
+    # then the same whatever the number of workers.
+    draws = [rng.integers(0, m, size=m) for _ in range(n_bootstrap)]
+
+    def replicate(b: int) -> np.ndarray | SegmentationError:
+        frame = data.iloc[draws[b]].reset_index(drop=True)
+        frame["customer_id"] = np.arange(m)
+        refit = _try_refit(frame, config, k, seed=random_state + 1 + b)
+        if isinstance(refit, SegmentationError):
+            return refit
+        unique, first = np.unique(draws[b], return_index=True)
+        return best_match_jaccard(base[unique], refit.labels[first], k)
+
     jaccards = np.full((n_bootstrap, k), np.nan)
     failures: list[str] = []
-    for b in range(n_bootstrap):
-        draw = rng.integers(0, m, size=m)
-        frame = data.iloc[draw].reset_index(drop=True)
-        frame["customer_id"] = np.arange(m)
-        try:
-            refit = _refit(frame, config, k, seed=random_state + 1 + b)
-        except SegmentationError as exc:
-            failures.append(f"replicate {b}: {exc}")
-            continue
-        unique, first = np.unique(draw, return_index=True)
-        jaccards[b] = best_match_jaccard(base[unique], refit.labels[first], k)
+    for b, outcome in enumerate(map_fits(replicate, range(n_bootstrap), workers)):
+        if isinstance(outcome, SegmentationError):
+            failures.append(f"replicate {b}: {outcome}")
+        else:
+            jaccards[b] = outcome
 
     valid = ~np.isnan(jaccards)
     n_valid = valid.sum(axis=0)
@@ -247,11 +268,13 @@ def feature_sensitivity(
     sample_size: int | None = None,
     random_state: int = 0,
     critical_threshold: float = CRITICAL_JACCARD,
+    workers: int = 1,
 ) -> FeatureSensitivity:
     """Refit without each feature (``by="feature"``), each registry trait group (``by="group"``) or
     each entry of ``groups`` (name → traits), with the base k, on a seeded subsample.
 
-    Agreement is measured against the base labels of the same customers.
+    Agreement is measured against the base labels of the same customers. ``workers`` removals are
+    refitted at once (:func:`~segmentation_assets.segmentation.parallel.map_fits`).
     """
     _check_base(profiles, base_result)
     k = base_result.k
@@ -269,25 +292,26 @@ def feature_sensitivity(
     data = profiles.iloc[pos].reset_index(drop=True)
     base = base_result.labels[pos]
 
+    def refit_without(traits: list[str]) -> SegmentationResult | SegmentationError:
+        remaining = tuple(f for f in features if f not in set(traits))
+        if not remaining:
+            return SegmentationError("removing it leaves no feature")
+        return _try_refit(
+            data,
+            config,
+            k,
+            seed=config.random_state,
+            include_features=remaining,
+            exclude_features=(),
+        )
+
     detail_rows: list[dict[str, object]] = []
     overall_rows: list[dict[str, object]] = []
     skipped: dict[str, str] = {}
-    for name, traits in removals.items():
-        remaining = tuple(f for f in features if f not in set(traits))
-        if not remaining:
-            skipped[name] = "removing it leaves no feature"
-            continue
-        try:
-            refit = _refit(
-                data,
-                config,
-                k,
-                seed=config.random_state,
-                include_features=remaining,
-                exclude_features=(),
-            )
-        except SegmentationError as exc:
-            skipped[name] = str(exc)
+    refits = map_fits(refit_without, removals.values(), workers)
+    for name, refit in zip(removals, refits, strict=True):
+        if isinstance(refit, SegmentationError):
+            skipped[name] = str(refit)
             continue
         jac = best_match_jaccard(base, refit.labels, k)
         detail_rows += [
@@ -386,6 +410,7 @@ def window_sensitivity(
     *,
     sample_size: int | None = None,
     random_state: int = 0,
+    workers: int = 1,
 ) -> WindowSensitivity:
     """Refit (base k) on profiles of other look-back windows; compare on customers in both.
 
@@ -393,7 +418,8 @@ def window_sensitivity(
     for that window. Each frame is refitted on a seeded subsample of at most ``sample_size`` of its
     customers that the base result also has (:func:`window_sample`); the agreement is the best-match
     Jaccard per base segment over them. A frame that holds only :func:`window_sample`'s customers
-    is refitted whole, so upstream may build just those profiles.
+    is refitted whole, so upstream may build just those profiles. ``workers`` windows are refitted
+    at once (:func:`~segmentation_assets.segmentation.parallel.map_fits`).
     """
     k = base_result.k
     base_by_customer = pd.Series(
@@ -402,6 +428,7 @@ def window_sensitivity(
     detail_rows: list[dict[str, object]] = []
     overall_rows: list[dict[str, object]] = []
     skipped: dict[int, str] = {}
+    samples: dict[int, pd.DataFrame] = {}
     for window in sorted(alt_profiles_by_window):
         frame = alt_profiles_by_window[window]
         positions = _window_positions(
@@ -414,11 +441,15 @@ def window_sensitivity(
         if len(positions) == 0:
             skipped[int(window)] = "no customer in common with the base result"
             continue
-        data = frame.iloc[positions].reset_index(drop=True)
-        try:
-            refit = _refit(data, config, k, seed=config.random_state)
-        except SegmentationError as exc:
-            skipped[int(window)] = str(exc)
+        samples[window] = frame.iloc[positions].reset_index(drop=True)
+    refits = map_fits(
+        lambda data: _try_refit(data, config, k, seed=config.random_state),
+        samples.values(),
+        workers,
+    )
+    for (window, data), refit in zip(samples.items(), refits, strict=True):
+        if isinstance(refit, SegmentationError):
+            skipped[int(window)] = str(refit)
             continue
         base = base_by_customer.loc[data["customer_id"].to_numpy()].to_numpy()
         jac = best_match_jaccard(base, refit.labels, k)
@@ -631,20 +662,28 @@ def assess_robustness(
     sample_size: int | None = None,
     random_state: int = 0,
     max_threads: int | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Run every available view and :func:`score_robustness` them (one row per segment).
 
     ``prev_assignments`` (customer_id, segment_id) of the previous date enables temporal stability;
     it needs ``segment_ids`` for the current segments. ``alt_profiles_by_window`` may hold only the
     :func:`window_sample` customers of each window. ``max_threads`` caps the native threads of the
-    refits (see :func:`native_thread_limit`; None leaves the libraries' defaults).
+    refits (see :func:`native_thread_limit`; None leaves the libraries' defaults); ``workers`` refits
+    run at once (:func:`~segmentation_assets.segmentation.parallel.map_fits`). Neither changes the
+    result.
     """
     with native_thread_limit(max_threads):
         boot = bootstrap_stability(
-            profiles, config, base_result, n_bootstrap, sample_size, random_state
+            profiles, config, base_result, n_bootstrap, sample_size, random_state, workers=workers
         )
         feat = feature_sensitivity(
-            profiles, config, base_result, sample_size=sample_size, random_state=random_state
+            profiles,
+            config,
+            base_result,
+            sample_size=sample_size,
+            random_state=random_state,
+            workers=workers,
         )
         win = (
             window_sensitivity(
@@ -653,6 +692,7 @@ def assess_robustness(
                 config,
                 sample_size=sample_size,
                 random_state=random_state,
+                workers=workers,
             )
             if alt_profiles_by_window
             else None

@@ -239,3 +239,33 @@ def test_native_thread_limit_caps_openmp_and_blas_threads() -> None:
         pass
     with pytest.raises(ValueError, match="max_threads"):
         native_thread_limit(0)
+
+
+def test_results_do_not_depend_on_the_number_of_workers(separated: tuple) -> None:
+    frame, result = separated
+    ids = {i: f"seg_{i + 1}" for i in range(4)}
+    shorter = frame.iloc[10:].reset_index(drop=True)
+    kw = {
+        "n_bootstrap": 6,
+        "alt_profiles_by_window": {30: shorter, 90: frame},
+        "segment_ids": ids,
+        "sample_size": 200,
+        "random_state": 5,
+        "max_threads": 1,
+    }
+    one = assess_robustness(frame, CFG, result, workers=1, **kw)
+    two = assess_robustness(frame, CFG, result, workers=2, **kw)
+    pd.testing.assert_frame_equal(one, two)
+    with native_thread_limit(1):
+        boot_one = bootstrap_stability(frame, CFG, result, n_bootstrap=6, random_state=5)
+        boot_two = bootstrap_stability(frame, CFG, result, n_bootstrap=6, random_state=5, workers=3)
+    np.testing.assert_array_equal(boot_one.jaccards, boot_two.jaccards)
+
+
+def test_a_refit_that_cannot_be_made_is_reported_not_raised(separated: tuple) -> None:
+    frame, result = separated
+    single = feature_sensitivity(
+        frame, CFG, result, groups={"all": list(result.features)}, workers=2
+    )
+    assert single.skipped == {"all": "removing it leaves no feature"}
+    assert single.detail.empty

@@ -291,6 +291,7 @@ def assess_date(
         sample_size=settings.robustness_sample_size,
         random_state=settings.random_state,
         max_threads=settings.native_threads,
+        workers=settings.parallel_fits,
     )
     names = dict(zip(segments["segment_index"].astype(int), segments["name"], strict=True))
     stats = economics.build_segment_stats(

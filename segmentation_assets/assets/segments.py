@@ -102,6 +102,7 @@ def clusters(
                     previous_centroids=prev_centroids,
                     previous_assignments=prev_assignments,
                     issued_ids=issued,
+                    workers=settings.parallel_fits,
                 )
             model_row = pd.DataFrame(
                 {

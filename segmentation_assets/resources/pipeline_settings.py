@@ -43,6 +43,12 @@ class PipelineSettingsResource(ConfigurableResource):
         "None: the libraries' default (every core). On a few shared cores one thread is fastest: "
         "idle OpenMP threads spin on cores DuckDB or another run is using.",
     )
+    parallel_fits: int = Field(
+        default=2,
+        ge=1,
+        description="k-means fits run at once, in threads, by the k selection of clusters and the "
+        "refits of robustness; each keeps native_threads. The results are the same for any value.",
+    )
 
     min_segment_size: int = 20
     max_segment_size_pct: float = 0.4

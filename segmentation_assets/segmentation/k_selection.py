@@ -32,6 +32,7 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 from sklearn.metrics.cluster import contingency_matrix
 
 from segmentation_assets.segmentation.features import SegmentationError
+from segmentation_assets.segmentation.parallel import map_fits
 
 #: Columns of :attr:`KSelection.scores`.
 K_SCORE_COLUMNS: tuple[str, ...] = (
@@ -110,6 +111,47 @@ def prediction_strength(x: np.ndarray, k: int, random_state: int = 0, n_init: in
     return float(np.nanmean([ps_ab, ps_ba]))
 
 
+def _score_k(
+    sample: np.ndarray,
+    k: int,
+    random_state: int,
+    n_init: int,
+    prediction_strength_cutoff: float,
+    silhouette_sample_size: int | None,
+) -> dict[str, object]:
+    """The scores of one candidate k on the selection sample (one row of ``KSelection.scores``)."""
+    km = _fit_quiet(_kmeans(k, n_init, random_state), sample)
+    labels = km.labels_
+    n_labels = len(np.unique(labels))
+    if 2 <= n_labels < len(sample):
+        sil = float(
+            silhouette_score(
+                sample,
+                labels,
+                sample_size=(
+                    silhouette_sample_size
+                    if silhouette_sample_size and silhouette_sample_size < len(sample)
+                    else None
+                ),
+                random_state=random_state,
+            )
+        )
+        ch = float(calinski_harabasz_score(sample, labels))
+        db = float(davies_bouldin_score(sample, labels))
+    else:
+        sil = ch = db = float("nan")
+    ps = prediction_strength(sample, k, random_state=random_state + k, n_init=n_init)
+    return {
+        "k": k,
+        "inertia": float(km.inertia_),
+        "silhouette": sil,
+        "calinski_harabasz": ch,
+        "davies_bouldin": db,
+        "prediction_strength": ps,
+        "passes_cutoff": bool(ps >= prediction_strength_cutoff),
+    }
+
+
 def select_k(
     X: np.ndarray,
     k_range: tuple[int, int] = (3, 10),
@@ -120,6 +162,7 @@ def select_k(
     *,
     silhouette_sample_size: int | None = 5000,
     silhouette_tolerance: float = 0.05,
+    workers: int = 1,
 ) -> KSelection:
     """Choose k for k-means on the scaled matrix ``X`` (n_samples, n_features).
 
@@ -131,7 +174,8 @@ def select_k(
     ``k_range`` is clipped so that k < number of distinct sampled rows (and ≥ 2). All scores are
     computed on one seeded sample of at most ``sample_size`` rows; the silhouette additionally on a
     seeded sub-sample of ``silhouette_sample_size`` rows (its cost is quadratic; ``None`` = whole
-    sample).
+    sample). ``workers`` candidate ks are scored at once (:func:`~segmentation_assets.segmentation.
+    parallel.map_fits`); the result does not depend on it.
 
     Raises:
         SegmentationError: invalid range, or too few (distinct) samples for even the smallest k.
@@ -154,40 +198,12 @@ def select_k(
             f"profiles. Lower k_range or add customers."
         )
 
-    rows = []
-    for k in range(k_lo, k_max + 1):
-        km = _fit_quiet(_kmeans(k, n_init, random_state), sample)
-        labels = km.labels_
-        n_labels = len(np.unique(labels))
-        if 2 <= n_labels < len(sample):
-            sil = float(
-                silhouette_score(
-                    sample,
-                    labels,
-                    sample_size=(
-                        silhouette_sample_size
-                        if silhouette_sample_size and silhouette_sample_size < len(sample)
-                        else None
-                    ),
-                    random_state=random_state,
-                )
-            )
-            ch = float(calinski_harabasz_score(sample, labels))
-            db = float(davies_bouldin_score(sample, labels))
-        else:
-            sil = ch = db = float("nan")
-        ps = prediction_strength(sample, k, random_state=random_state + k, n_init=n_init)
-        rows.append(
-            {
-                "k": k,
-                "inertia": float(km.inertia_),
-                "silhouette": sil,
-                "calinski_harabasz": ch,
-                "davies_bouldin": db,
-                "prediction_strength": ps,
-                "passes_cutoff": bool(ps >= prediction_strength_cutoff),
-            }
+    def score(k: int) -> dict[str, object]:
+        return _score_k(
+            sample, k, random_state, n_init, prediction_strength_cutoff, silhouette_sample_size
         )
+
+    rows = map_fits(score, range(k_lo, k_max + 1), workers)
     scores = pd.DataFrame(rows, columns=list(K_SCORE_COLUMNS))
 
     passing = scores[scores["passes_cutoff"] & scores["silhouette"].notna()]

@@ -285,9 +285,12 @@ def _make_estimator(config: SegmentationConfig, k: int, n: int) -> KMeans | Mini
 
 
 def fit_segmentation(
-    profiles: pd.DataFrame, config: SegmentationConfig | None = None
+    profiles: pd.DataFrame, config: SegmentationConfig | None = None, *, workers: int = 1
 ) -> SegmentationResult:
     """Fit the segmentation on ``profiles`` (one row per customer; columns ``customer_id`` + traits).
+
+    ``workers``: candidate ks of the k selection scored at once (see :func:`select_k`); the result
+    does not depend on it.
 
     Raises:
         SegmentationError: empty frame, repeated customer_id, missing / non-numeric / NaN features,
@@ -319,6 +322,7 @@ def fit_segmentation(
             random_state=config.random_state,
             n_init=config.k_selection_n_init,
             prediction_strength_cutoff=config.prediction_strength_cutoff,
+            workers=workers,
         )
         k = k_selection.chosen_k
 

@@ -65,13 +65,15 @@ def segment_customers(
     previous_centroids: pd.DataFrame | None = None,
     previous_assignments: pd.DataFrame | None = None,
     issued_ids: tuple[str, ...] = (),
+    workers: int = 1,
 ) -> SegmentationOutputs:
     """Segment ``profiles`` (one row per customer) and build the stage's tables.
 
+    ``workers``: k-means fits run at once while choosing k (see :func:`fit_segmentation`).
     ``previous_centroids`` (segment_id, name, trait columns in trait units) and
     ``previous_assignments`` (customer_id, segment_id) come from the latest earlier as-of date.
     """
-    result = fit_segmentation(profiles, config)
+    result = fit_segmentation(profiles, config, workers=workers)
     labels = result.labels
     traits = [t for t in PROFILE_TRAITS if t in profiles.columns]
     described = describe_segments(profiles, labels, traits)

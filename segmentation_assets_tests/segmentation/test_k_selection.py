@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from segmentation_assets.robustness import native_thread_limit
 from segmentation_assets.segmentation.features import FeatureTransformer, SegmentationError
 from segmentation_assets.segmentation.k_selection import K_SCORE_COLUMNS, select_k
 from segmentation_assets_tests.segmentation.synthetic import planted
@@ -52,3 +54,13 @@ def test_range_clipped_to_the_data_and_too_few_samples_error() -> None:
         select_k(np.zeros((3, 2)) + np.arange(3)[:, None], k_range=(3, 5))
     with pytest.raises(SegmentationError, match="k_range"):
         select_k(np.zeros((30, 2)), k_range=(1, 5))
+
+
+def test_scores_do_not_depend_on_the_number_of_workers() -> None:
+    frame, _ = planted(120, k=5)
+    x = FeatureTransformer().fit_transform(frame)
+    with native_thread_limit(1):
+        one = select_k(x, k_range=(3, 8), n_init=2)
+        two = select_k(x, k_range=(3, 8), n_init=2, workers=2)
+    pd.testing.assert_frame_equal(one.scores, two.scores)
+    assert (one.chosen_k, one.reason) == (two.chosen_k, two.reason)

@@ -1,0 +1,59 @@
+"""Independent k-means fits run side by side in threads, with results that do not depend on how many.
+
+The fits that choose k and the robustness refits are many small k-means fits of at most a few ten
+thousand rows. One fit gains nothing from native threads (see
+:func:`~segmentation_assets.robustness.native_thread_limit`), but two fits at once use two cores:
+scikit-learn's k-means releases the GIL in its compiled loops. Every task gets its inputs and seed
+before any runs, and each fit keeps the native thread count of the caller, so the results are the
+same, bit for bit, with one worker or several.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from segmentation_assets.segmentation.features import SegmentationError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def _caller_openmp_threads() -> int | None:
+    """OpenMP threads a parallel region started from this thread would use (None: no OpenMP)."""
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "openmp"]
+    return min(counts) if counts else None
+
+
+def map_fits(fn: Callable[[Item], Result], items: Iterable[Item], workers: int = 1) -> list[Result]:
+    """``[fn(item) for item in items]``, with up to ``workers`` calls running at once, in order.
+
+    OpenMP's thread count is a per-thread setting, so a worker thread would otherwise fit with every
+    core (the library default) although the caller capped it; each worker takes the caller's. The
+    BLAS limit is process-wide and holds in the workers as it is. The fits silence k-means'
+    ConvergenceWarning with ``warnings.catch_warnings``, which is not thread-safe: concurrent ones
+    can restore each other's filters. The pool silences it around all of them instead, and restores
+    the caller's filters when they are done.
+    """
+    if workers < 1:
+        raise SegmentationError(f"workers must be >= 1, got {workers}")
+    tasks = list(items)
+    if workers == 1 or len(tasks) <= 1:
+        return [fn(item) for item in tasks]
+    openmp_threads = _caller_openmp_threads()
+
+    def run(item: Item) -> Result:
+        if openmp_threads is None:
+            return fn(item)
+        with threadpool_limits(limits=openmp_threads, user_api="openmp"):
+            return fn(item)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+            return list(pool.map(run, tasks))

@@ -1,0 +1,53 @@
+"""Fits run side by side: same results, in order, with the caller's native thread cap."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import pytest
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+from segmentation_assets.robustness import native_thread_limit
+from segmentation_assets.segmentation.features import SegmentationError
+from segmentation_assets.segmentation.parallel import map_fits
+
+
+def test_results_come_back_in_input_order_from_several_threads() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+
+    def square(x: int) -> tuple[int, int]:
+        if x < 2:
+            barrier.wait()  # the first two items must be running at the same time
+        return x * x, threading.get_ident()
+
+    results = map_fits(square, range(6), workers=2)
+    assert [value for value, _ in results] == [0, 1, 4, 9, 16, 25]
+    assert len({thread for _, thread in results[:2]}) == 2
+
+
+def test_one_worker_runs_in_the_calling_thread() -> None:
+    caller = threading.get_ident()
+    assert map_fits(lambda _: threading.get_ident(), range(3), workers=1) == [caller] * 3
+
+
+def test_workers_fit_with_the_callers_openmp_cap() -> None:
+    # A new thread starts with the OpenMP default (every core), whatever the caller set.
+    with native_thread_limit(1):
+        assert map_fits(lambda _: _openmp_effective_n_threads(), range(4), workers=2) == [1] * 4
+
+
+def test_errors_propagate_and_warning_filters_are_restored() -> None:
+    before = list(warnings.filters)
+
+    def fail(x: int) -> int:
+        if x == 3:
+            raise SegmentationError("refit 3 failed")
+        return x
+
+    with pytest.raises(SegmentationError, match="refit 3 failed"):
+        map_fits(fail, range(5), workers=2)
+    assert map_fits(fail, range(3), workers=2) == [0, 1, 2]
+    assert warnings.filters == before
+    with pytest.raises(SegmentationError, match="workers must be >= 1"):
+        map_fits(fail, range(3), workers=0)
