@@ -52,17 +52,25 @@ def rfm_group(
     return pd.Series(out, index=recency_score.index, dtype="object")
 
 
-def add_rfm(profiles: pd.DataFrame) -> pd.DataFrame:
-    """Add rfm_recency_score, rfm_frequency_score, rfm_monetary_score and rfm_segment."""
-    out = profiles.copy()
-    out["rfm_recency_score"] = quintile_scores(out["recency_days"], reverse=True)
-    out["rfm_frequency_score"] = quintile_scores(out["orders"])
-    out["rfm_monetary_score"] = quintile_scores(out["net_revenue"])
+def rfm_columns(profiles: pd.DataFrame) -> dict[str, pd.Series]:
+    """rfm_recency_score, rfm_frequency_score, rfm_monetary_score and rfm_segment of each row of
+    ``profiles`` (series on its index)."""
+    recency = quintile_scores(profiles["recency_days"], reverse=True)
+    frequency = quintile_scores(profiles["orders"])
+    monetary = quintile_scores(profiles["net_revenue"])
     # A customer who never bought has the lowest frequency and monetary standing by definition,
     # whatever share of the population ties with them.
-    never_bought = out["orders"] <= 0
-    out.loc[never_bought, ["rfm_frequency_score", "rfm_monetary_score"]] = 1
-    out["rfm_segment"] = rfm_group(
-        out["rfm_recency_score"], out["rfm_frequency_score"], out["rfm_monetary_score"]
-    )
-    return out
+    never_bought = profiles["orders"] <= 0
+    frequency = frequency.mask(never_bought, 1)
+    monetary = monetary.mask(never_bought, 1)
+    return {
+        "rfm_recency_score": recency,
+        "rfm_frequency_score": frequency,
+        "rfm_monetary_score": monetary,
+        "rfm_segment": rfm_group(recency, frequency, monetary),
+    }
+
+
+def add_rfm(profiles: pd.DataFrame) -> pd.DataFrame:
+    """``profiles`` with the :func:`rfm_columns` added."""
+    return profiles.assign(**rfm_columns(profiles))
