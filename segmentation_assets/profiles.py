@@ -176,7 +176,11 @@ def profiled_customers_by_window(
         return {}
     starts = {w: as_of - timedelta(days=w - 1) for w in lengths}
     tables = _activity_tables(con, starts[lengths[-1]], as_of, raw_events)
+    # Sorted in the database, by code point (COLLATE C, whatever the connection's default
+    # collation): that is Python's string order, which build_profiles' frames follow. Sorting a
+    # million ids there and fetching plain arrays is twice as fast as sorting them in pandas.
     last = con.execute(
+        "SELECT customer_id, DATE_DIFF('day', last_event_date, $as_of_date) AS idle_days FROM ("
         "SELECT COALESCE(m.surviving_id, a.internal_customer_id) AS customer_id, "
         "MAX(a.last_event_date) AS last_event_date "
         "FROM (SELECT internal_customer_id, MAX(event_date) AS last_event_date "
@@ -184,14 +188,12 @@ def profiled_customers_by_window(
         "      GROUP BY internal_customer_id) AS a "
         f"LEFT JOIN {merged_ids} AS m "
         "  ON m.as_of_date = $as_of_date AND m.internal_customer_id = a.internal_customer_id "
-        "GROUP BY 1",
+        "GROUP BY 1) ORDER BY customer_id COLLATE C",
         {"as_of_date": as_of, "window_start": starts[lengths[-1]]},
-    ).df()
-    # Sorted as build_profiles sorts (pandas order), not in the database's collation.
-    last = last.sort_values("customer_id", ignore_index=True)
-    ids = last["customer_id"].to_numpy(dtype=object)
-    days = pd.to_datetime(last["last_event_date"]).dt.date.to_numpy()
-    return {w: ids[days >= starts[w]] for w in lengths}
+    ).fetchnumpy()
+    ids = np.asarray(last["customer_id"], dtype=object)
+    idle_days = np.asarray(last["idle_days"], dtype=np.int64)
+    return {w: ids[idle_days < w] for w in lengths}
 
 
 def value_model_columns(

@@ -358,10 +358,13 @@ def _window_positions(
     random_state: int,
 ) -> np.ndarray:
     """Positions in ``window_customers`` of the customers :func:`window_sensitivity` refits."""
-    ids = pd.Series(np.asarray(window_customers, dtype=object))
+    ids = np.asarray(window_customers, dtype=object)
     rng = np.random.default_rng(random_state + int(window))
-    # Sample among customers the base also has, so the comparison uses the whole subsample.
-    in_base = np.flatnonzero(ids.isin(pd.Index(base_customers)).to_numpy())
+    # Sample among customers the base also has, so the comparison uses the whole subsample. An
+    # Index keeps its hash table between lookups, so callers pass the same Index for every window.
+    base = base_customers if isinstance(base_customers, pd.Index) else pd.Index(base_customers)
+    found = base.get_indexer(ids) >= 0 if base.is_unique else pd.Series(ids).isin(base).to_numpy()
+    in_base = np.flatnonzero(found)
     return in_base[_sample_positions(len(in_base), sample_size, rng)]
 
 

@@ -134,3 +134,15 @@ def test_single_statement_gives_the_rows_of_the_two_steps(con, chosen) -> None:
     two_steps = aggregate_profiles_sql(con, AS_OF, 365, customers=chosen)
     assert len(two_steps) == (len(chosen) if chosen else len(_profile(con)))
     pd.testing.assert_frame_equal(single, two_steps)
+
+
+def test_profiled_customers_follow_python_string_order_whatever_the_collation(con) -> None:
+    # The ids are sorted in DuckDB; they must come out in the order pandas sorts the profiles,
+    # also on a connection whose default collation ignores case.
+    con.execute(
+        "UPDATE customer_activity_daily SET internal_customer_id = 'Zed' WHERE internal_customer_id = 'eve'"
+    )
+    con.execute("SET default_collation = 'nocase'")
+    ids = profiled_customers(con, AS_OF, 365).tolist()
+    assert "Zed" in ids and "eve" not in ids
+    assert ids == sorted(ids) and ids[0] == "Zed"

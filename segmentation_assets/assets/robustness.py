@@ -225,7 +225,8 @@ def window_profiles(
     aggregation, which is the cost this avoids; a uniform sample of 20,000 customers estimates the
     handful of parameters closely, and only churn_risk of the default clustering features uses them.
     """
-    base_customers = base.assignments["customer_id"]
+    # One Index for every window: its hash table is built once (see window_sample).
+    base_customers = pd.Index(base.assignments["customer_id"])
     windows = sorted({d for d in settings.sensitivity_windows_days if d < settings.window_days})
     # One pass finds every window's customers (and checks the activity of the longest for staleness).
     customers = profiled_customers_by_window(con, as_of, windows)
