@@ -203,10 +203,6 @@ def describe_segments(
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(pop_sd > 0, (seg_t.loc[seg].to_numpy() - pop_t) / pop_sd, 0.0)
         d = np.nan_to_num(d, nan=0.0)
-        # Rank by |d|, ties by feature order so the output is deterministic.
-        ranking = np.argsort(-np.abs(d), kind="stable")
-        rank = np.empty(len(feats), dtype=int)
-        rank[ranking] = np.arange(1, len(feats) + 1)
         for j, name in enumerate(feats):
             tr = TRAITS_BY_NAME[name]
             rows.append(
@@ -221,12 +217,49 @@ def describe_segments(
                     "population_mean": float(pop_raw[j]),
                     "standardized_difference": float(d[j]),
                     "direction": "high" if d[j] >= 0 else "low",
-                    "rank": int(rank[j]),
-                    "is_defining": bool(rank[j] <= top_n and abs(d[j]) >= min_effect),
                 }
             )
-    out = pd.DataFrame(rows, columns=list(DESCRIBE_COLUMNS))
-    return out.sort_values(["segment_index", "rank"], kind="stable").reset_index(drop=True)
+    unranked = pd.DataFrame(rows, columns=list(DESCRIBE_COLUMNS[:-2]))
+    return _ranked(unranked, feats, top_n, min_effect)
+
+
+def _ranked(
+    described: pd.DataFrame, features: Sequence[str], top_n: int, min_effect: float
+) -> pd.DataFrame:
+    """``described`` (rows of ``features``, without rank) with rank and is_defining, sorted by
+    segment_index then rank. Rank 1 is the largest |difference| within the segment; ties go by the
+    order of ``features``, so the output is deterministic."""
+    position = described["trait"].map({name: j for j, name in enumerate(features)})
+    order = np.lexsort(
+        (
+            position.to_numpy(),
+            -described["standardized_difference"].abs().to_numpy(),
+            described["segment_index"].to_numpy(),
+        )
+    )
+    out = described.iloc[order].reset_index(drop=True)
+    out["rank"] = out.groupby("segment_index").cumcount().to_numpy() + 1
+    out["is_defining"] = (out["rank"] <= top_n) & (
+        out["standardized_difference"].abs() >= min_effect
+    )
+    return out[list(DESCRIBE_COLUMNS)]
+
+
+def restrict_description(
+    described: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    top_n: int = 3,
+    min_effect: float = MIN_EFFECT,
+) -> pd.DataFrame:
+    """The :func:`describe_segments` frame of a subset ``features`` of the traits ``described``
+    holds, as ``describe_segments(..., features, top_n=top_n, min_effect=min_effect)`` returns it,
+    without reading the profiles again: every value but the rank is per trait."""
+    missing = [f for f in features if f not in set(described["trait"])]
+    if missing:
+        raise SegmentationError(f"the description has no rows for trait(s): {', '.join(missing)}")
+    part = described[described["trait"].isin(list(features))]
+    return _ranked(part.drop(columns=["rank", "is_defining"]), features, top_n, min_effect)
 
 
 def format_value(value: float, unit: str) -> str:

@@ -18,7 +18,12 @@ from segmentation_assets.segmentation.model import (
     SegmentationResult,
     fit_segmentation,
 )
-from segmentation_assets.segmentation.naming import describe_segments, name_segments
+from segmentation_assets.segmentation.naming import (
+    MIN_EFFECT,
+    describe_segments,
+    name_segments,
+    restrict_description,
+)
 from segmentation_assets.segmentation.stable_ids import assign_stable_ids, migration_table
 from segmentation_assets.traits import NUMERIC_TRAITS
 
@@ -78,7 +83,14 @@ def segment_customers(
     traits = [t for t in PROFILE_TRAITS if t in profiles.columns]
     described = describe_segments(profiles, labels, traits)
     naming = [t for t in NAMING_TRAITS if t in profiles.columns]
-    named = name_segments(profiles, labels, naming).set_index("segment_index")
+    # The naming traits are among the described ones: their description is re-ranked, not
+    # recomputed from a million profiles.
+    named = name_segments(
+        profiles,
+        labels,
+        naming,
+        description=restrict_description(described, naming, min_effect=MIN_EFFECT),
+    ).set_index("segment_index")
     stable = assign_stable_ids(
         result.centroids_original,
         previous_centroids,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from segmentation_assets.segmentation.features import SegmentationError
 from segmentation_assets.segmentation.naming import (
     DESCRIBE_COLUMNS,
     NAME_COLUMNS,
     describe_segments,
     format_value,
     name_segments,
+    restrict_description,
 )
-from segmentation_assets.traits import DEFAULT_CLUSTER_FEATURES
+from segmentation_assets.traits import DEFAULT_CLUSTER_FEATURES, NUMERIC_TRAITS
 from segmentation_assets_tests.segmentation.synthetic import make_profiles, planted
 
 
@@ -81,3 +84,21 @@ def test_format_value_uses_units() -> None:
     assert format_value(1234.5, "base currency") == "1,234 base currency"
     assert format_value(3.14159, "count") == "3.14"
     assert format_value(float("nan"), "days") == "n/a"
+
+
+def test_a_subset_of_a_description_is_that_subsets_description(five: tuple) -> None:
+    frame, truth = five
+    # Constant traits tie at a difference of 0: their ranks go by the order of the features.
+    frame = frame.assign(tenure_days=100.0, sessions=3)
+    everything = describe_segments(frame, truth, NUMERIC_TRAITS)
+    for subset in (
+        ["sessions", "net_revenue", "tenure_days", "churn_risk"],
+        ["tenure_days", "sessions"],
+        list(reversed(DEFAULT_CLUSTER_FEATURES)),
+    ):
+        for top_n, min_effect in ((3, 0.3), (1, 0.0)):
+            expected = describe_segments(frame, truth, subset, top_n=top_n, min_effect=min_effect)
+            got = restrict_description(everything, subset, top_n=top_n, min_effect=min_effect)
+            pd.testing.assert_frame_equal(got, expected)
+    with pytest.raises(SegmentationError, match="no rows for trait"):
+        restrict_description(describe_segments(frame, truth), ["cart_adds", "sessions"])
