@@ -184,15 +184,22 @@ def _defining(segment: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def render_html_report(data: ReportData) -> str:
+def render_html_report(
+    data: ReportData,
+    *,
+    report: dict[str, Any] | None = None,
+    plots: dict[str, str | None] | None = None,
+) -> str:
     """The whole report as one self-contained HTML page (UTF-8 text).
 
     Sections (ids): summary, sizes-and-value, clv-and-churn, robustness, trait-heatmap,
     k-selection ("k fixed by configuration" when ``k_scores`` is empty), rfm-grid, migration
     ("first run: no previous segmentation" when ``migration`` is empty), then one card per segment
     in ``segments``. Same inputs → byte-identical output. Raises ``ValueError`` on incomplete data.
+    ``report`` (:func:`build_report_json` of ``data``) and ``plots`` (:func:`report_plots` of
+    ``data``) may be passed by a caller that already has them.
     """
-    report = build_report_json(data)
+    report = build_report_json(data) if report is None else report
     cards = [dict(s, defining=_defining(s)) for s in report["segments"]]
     thresholds = [{"value": t, "name": name} for t, name in ROBUSTNESS_THRESHOLDS]
     template = _environment().get_template(TEMPLATE_NAME)
@@ -201,7 +208,7 @@ def render_html_report(data: ReportData) -> str:
         run=report["run"],
         summary=report["summary"],
         cards=cards,
-        plots=report_plots(data),
+        plots=report_plots(data) if plots is None else plots,
         section_ids=SECTION_IDS,
         thresholds=thresholds,
         rfm_group_names=RFM_GROUP_NAMES,
@@ -224,7 +231,13 @@ def _configuration_rows(configuration: dict[str, Any], prefix: str = "") -> list
     return rows
 
 
-def write_html_report(data: ReportData, path: str | Path) -> Path:
+def write_html_report(
+    data: ReportData,
+    path: str | Path,
+    *,
+    report: dict[str, Any] | None = None,
+    plots: dict[str, str | None] | None = None,
+) -> Path:
     """Write :func:`render_html_report` to ``path`` (UTF-8); return the path.
 
     A folder path gets ``segmentation_report.html`` inside it.
@@ -233,5 +246,5 @@ def write_html_report(data: ReportData, path: str | Path) -> Path:
     if target.is_dir():
         target = target / REPORT_HTML_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html_report(data), encoding="utf-8")
+    target.write_text(render_html_report(data, report=report, plots=plots), encoding="utf-8")
     return target

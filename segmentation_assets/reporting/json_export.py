@@ -358,16 +358,18 @@ def dumps_report_json(report: dict[str, Any]) -> str:
     return json.dumps(report, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_report_json(data: ReportData, path: str | Path) -> Path:
+def write_report_json(data: ReportData | dict[str, Any], path: str | Path) -> Path:
     """Write :func:`build_report_json` to ``path`` (UTF-8, canonical form); return the path.
 
-    A folder path gets ``segmentation_report.json`` inside it.
+    A folder path gets ``segmentation_report.json`` inside it. Accepts the :class:`ReportData` or
+    an already built report dict (to avoid building it twice).
     """
     target = Path(path)
     if target.is_dir():
         target = target / REPORT_JSON_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(dumps_report_json(build_report_json(data)), encoding="utf-8")
+    report = data if isinstance(data, dict) else build_report_json(data)
+    target.write_text(dumps_report_json(report), encoding="utf-8")
     return target
 
 

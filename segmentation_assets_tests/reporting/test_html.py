@@ -91,3 +91,18 @@ def test_deterministic_and_written(
     assert path.name == "segmentation_report.html"
     assert path.read_text(encoding="utf-8") == minimal_html
     assert path.read_bytes() == minimal_html.encode("utf-8")  # the file is a second render
+
+
+def test_a_prebuilt_report_and_plots_give_the_same_page(
+    full_data: ReportData, full_html: str, tmp_path: Path
+) -> None:
+    # The report asset builds the JSON and the plots once and shares them.
+    from segmentation_assets.reporting.html import report_plots
+
+    path = write_html_report(
+        full_data,
+        tmp_path,
+        report=build_report_json(full_data),
+        plots=report_plots(full_data),
+    )
+    assert path.read_text(encoding="utf-8") == full_html

@@ -112,6 +112,8 @@ def test_identical_across_builds(tmp_path: Path) -> None:
     b = write_report_json(sample_report_data(seed=5), tmp_path)
     assert b.name == "segmentation_report.json"
     assert a.read_bytes() == b.read_bytes() == first.encode("utf-8")
+    prebuilt = write_report_json(build_report_json(sample_report_data(seed=5)), tmp_path / "c.json")
+    assert prebuilt.read_bytes() == a.read_bytes()
     # Sorted keys all the way down.
     assert list(json.loads(first)) == sorted(json.loads(first))
 
