@@ -275,7 +275,8 @@ def build_profiles(
     )
     value, diagnostics = value_model_columns(frame, settings or ValueModelSettings())
     # The columns are assembled once into the stored frame: adding them one at a time to the SQL
-    # frame copied and consolidated a million wide rows several times (1.7 s at 1M customers).
+    # frame copied and consolidated a million wide rows several times. With the skipped re-sort and
+    # the per-column finiteness check below: 9.2 -> 6.6 s after the SQL at 1M customers.
     added = {
         **value,
         **rfm_columns(frame),

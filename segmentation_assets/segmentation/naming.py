@@ -255,7 +255,8 @@ def restrict_description(
     """The :func:`describe_segments` frame of a subset ``features`` of the traits ``described``
     holds, as ``describe_segments(..., features, top_n=top_n, min_effect=min_effect)`` returns it,
     without reading the profiles again: every value but the rank is per trait."""
-    missing = [f for f in features if f not in set(described["trait"])]
+    described_traits = set(described["trait"])
+    missing = [f for f in features if f not in described_traits]
     if missing:
         raise SegmentationError(f"the description has no rows for trait(s): {', '.join(missing)}")
     part = described[described["trait"].isin(list(features))]
