@@ -293,7 +293,8 @@ def feature_sensitivity(
     base = base_result.labels[pos]
 
     def refit_without(traits: list[str]) -> SegmentationResult | SegmentationError:
-        remaining = tuple(f for f in features if f not in set(traits))
+        dropped = set(traits)
+        remaining = tuple(f for f in features if f not in dropped)
         if not remaining:
             return SegmentationError("removing it leaves no feature")
         return _try_refit(

@@ -75,8 +75,8 @@ def report(
             }
             data = load_report_data(con, as_of, run)
             folder = reports.folder_for(as_of.isoformat())
-            # Built once and shared: at a million customers each build of the report or its plots
-            # costs about a second.
+            # Built once and shared: at a million customers one build of the report JSON took
+            # about 1 s and the eight plots 6.4 s (cProfile).
             report_json = build_report_json(data)
             plots = report_plots(data)
             html_path = write_html_report(

@@ -174,8 +174,8 @@ def select_k(
     ``k_range`` is clipped so that k < number of distinct sampled rows (and ≥ 2). All scores are
     computed on one seeded sample of at most ``sample_size`` rows; the silhouette additionally on a
     seeded sub-sample of ``silhouette_sample_size`` rows (its cost is quadratic; ``None`` = whole
-    sample). ``workers`` candidate ks are scored at once (:func:`~segmentation_assets.segmentation.
-    parallel.map_fits`); the result does not depend on it.
+    sample). ``workers`` candidate ks are scored at once (see
+    :func:`~segmentation_assets.segmentation.parallel.map_fits`); the result does not depend on it.
 
     Raises:
         SegmentationError: invalid range, or too few (distinct) samples for even the smallest k.

@@ -51,3 +51,18 @@ def test_errors_propagate_and_warning_filters_are_restored() -> None:
     assert warnings.filters == before
     with pytest.raises(SegmentationError, match="workers must be >= 1"):
         map_fits(fail, range(3), workers=0)
+
+
+def test_fits_not_started_are_dropped_after_a_failure() -> None:
+    started: list[int] = []
+
+    def fit(x: int) -> int:
+        started.append(x)
+        if x == 0:
+            raise SegmentationError("first fit failed")
+        threading.Event().wait(0.01)
+        return x
+
+    with pytest.raises(SegmentationError, match="first fit failed"):
+        map_fits(fit, range(200), workers=2)
+    assert len(started) < 100  # the fits not yet started are cancelled, not run to the end
