@@ -66,6 +66,8 @@ def _clusters(con: Any, as_of: date, out: Path, scratch: Path) -> float:
     )
 
     settings = PipelineSettingsResource()
+    # The previous date's reads of the clusters asset (assets/segments.py), written out here: this
+    # runs under older commits too, so it can only call what every compared commit has.
     previous = as_of - timedelta(days=1)
     profiles = stored_profiles(con, as_of)
     centroids = previous_centroids_frame(
