@@ -12,7 +12,9 @@ fresh process, prints the wall time of each run and checks that both give exactl
 Functions (``--only`` to choose): robustness (``assess_date``), clusters (``segment_customers``),
 profiles_after_sql (``build_profiles`` on a cached SQL result), drift (``feature_drift``), report
 (the report asset's HTML, JSON, summary and plot). Results are compared with
-``assert_frame_equal(check_exact=True)``, or byte for byte for the report's files.
+``assert_frame_equal(check_exact=True)``, or byte for byte for the report's files. The old commit's
+worktree stays in the scratch folder (``--scratch``) for the next comparison; remove it with
+``git worktree remove <path>`` when done.
 """
 
 from __future__ import annotations
