@@ -236,14 +236,6 @@ def value_model_columns(
     return columns, diagnostics
 
 
-def add_value_model(
-    frame: pd.DataFrame, settings: ValueModelSettings
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``frame`` with the :func:`value_model_columns` added, and the fit's diagnostics."""
-    columns, diagnostics = value_model_columns(frame, settings)
-    return frame.assign(**columns), diagnostics
-
-
 def build_profiles(
     con: Any,
     as_of: date,

@@ -69,8 +69,3 @@ def rfm_columns(profiles: pd.DataFrame) -> dict[str, pd.Series]:
         "rfm_monetary_score": monetary,
         "rfm_segment": rfm_group(recency, frequency, monetary),
     }
-
-
-def add_rfm(profiles: pd.DataFrame) -> pd.DataFrame:
-    """``profiles`` with the :func:`rfm_columns` added."""
-    return profiles.assign(**rfm_columns(profiles))
