@@ -135,6 +135,10 @@ CHUNK_TARGET_ROWS = 4_000_000
 FIRST_CHUNK_DAYS = 7
 MAX_CHUNK_DAYS = 92
 
+#: The accepted rows of the chunk being ingested (staged, not quarantined, not a redundant copy):
+#: what the chunk writes to raw_events, and what its activity is aggregated from.
+ACCEPTED_STAGED_VIEW = "accepted_staged_events"
+
 EVENT_KEY_COLUMNS = (
     "event_date",
     "source_table",
@@ -406,7 +410,8 @@ def activity_sql(grain: str, raw_events: str = RAW_EVENTS_TABLE) -> str:
 def write_activity(
     con: duckdb.DuckDBPyConnection, start: date, end: date, raw_events: str = RAW_EVENTS_TABLE
 ) -> None:
-    """Replace the activity rows of the days [start, end) with the aggregates of ``raw_events``.
+    """Replace the activity rows of the days [start, end) with the aggregates of ``raw_events``
+    (a table or view with raw_events' columns holding exactly the stored events of those days).
 
     Runs inside the caller's transaction (the ingest writes a window's events and their activity
     together)."""
@@ -575,13 +580,17 @@ def ingest_window(
                     },
                 )
             con.execute(redundant_copies_query)
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {ACCEPTED_STAGED_VIEW} AS SELECT "
+                f"{key_and_canonical} FROM staged_events s ANTI JOIN redundant_copies c "
+                "ON s.rowid = c.staged_row WHERE s.quarantine_reason IS NULL"
+            )
             # Rows are appended in staging order (per table, as the export stores them): a sort of
             # every chunk doubled the cost of the write, and nothing reads raw_events by row order
             # (chunks are consecutive days, so event_date zone maps still prune).
             con.execute(
-                f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) SELECT {key_and_canonical} "
-                "FROM staged_events s ANTI JOIN redundant_copies c ON s.rowid = c.staged_row "
-                "WHERE s.quarantine_reason IS NULL"
+                f"INSERT INTO {RAW_EVENTS_TABLE} ({key_and_canonical}) "
+                f"SELECT {key_and_canonical} FROM {ACCEPTED_STAGED_VIEW}"
             )
             con.execute(
                 f"INSERT INTO {QUARANTINE_TABLE} SELECT event_date, source_table, "
@@ -604,9 +613,14 @@ def ingest_window(
             )
             staged = con.execute("SELECT count(*) FROM staged_events").fetchone()
             rows_so_far += int(staged[0]) if staged else 0
+            # The chunk's days of raw_events hold exactly the accepted staged rows (the window's
+            # days were emptied above), so the activity is aggregated from those in memory: read
+            # back from raw_events it cost as much as the insert, and grew through a year-long
+            # transaction (0.4 → 1.0 µs per event at 1M).
+            write_activity(con, chunk_start, chunk_end, ACCEPTED_STAGED_VIEW)
+            con.execute(f"DROP VIEW {ACCEPTED_STAGED_VIEW}")
             con.execute("DROP TABLE staged_events")
             con.execute("DROP TABLE redundant_copies")
-            write_activity(con, chunk_start, chunk_end)
             chunk_start = chunk_end
         # Every staged row has its event_date inside the window, so the log rows of the window
         # account for exactly the rows read.

@@ -186,6 +186,27 @@ def test_hourly_activity_counts_each_event_in_its_utc_hour(tmp_path: Path) -> No
     assert edge == (1, 0)
 
 
+@pytest.mark.parametrize("chunk_target_rows", [1, ingest.CHUNK_TARGET_ROWS])
+def test_activity_is_the_aggregate_of_the_stored_events(
+    tmp_path: Path, chunk_target_rows: int
+) -> None:
+    # The ingest aggregates each chunk's accepted rows before they reach raw_events: duplicates
+    # and quarantined rows (the fixture has both) must be left out exactly as raw_events leaves
+    # them out, whatever the chunking (1 row per chunk: the first week, then a day at a time).
+    window = (WEEK[0], WEEK[1] + dt.timedelta(days=3))
+    con, stats = _ingest(
+        write_fixture_export(tmp_path), window=window, chunk_target_rows=chunk_target_rows
+    )
+    assert stats.duplicates_dropped > 0 and stats.rows_quarantined > 0
+    days = {"day_start": window[0], "day_end": window[1]}
+    for grain, (table, _) in ingest.ACTIVITY_TABLES.items():
+        stored = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        recomputed = con.execute(
+            f"SELECT * FROM ({ingest.activity_sql(grain)}) ORDER BY ALL", days
+        ).fetchall()
+        assert stored == recomputed and stored, grain
+
+
 def test_staging_leaves_the_connections_optimizer_settings_as_they_were(tmp_path: Path) -> None:
     con = warehouse.connect(":memory:")
     con.execute("SET disabled_optimizers = 'top_n'")
