@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,20 +48,6 @@ class TimedConnection:
         return getattr(self._connection, name)
 
 
-@contextmanager
-def scratch_warehouse(path: Path) -> Iterator[Any]:
-    for stale in (path, path.with_name(path.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    settings = Settings()
-    connection = warehouse.connect(
-        path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
 def summarize(timings: list[tuple[str, float, float]], top: int = 12) -> list[str]:
     totals: dict[str, list[float]] = {}
     for label, wall, cpu in timings:
@@ -87,7 +71,12 @@ def main(argv: list[str] | None = None) -> None:
         help="scratch DuckDB file, deleted first",
     )
     args = parser.parse_args(argv)
-    with scratch_warehouse(args.warehouse) as connection:
+    for stale in (args.warehouse, args.warehouse.with_name(args.warehouse.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    settings = Settings()
+    with warehouse.connect(
+        args.warehouse, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+    ) as connection:
         views = register_views(connection, args.export)
         ingest.ensure_tables(connection)
         timed = TimedConnection(connection)

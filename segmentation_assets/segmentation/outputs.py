@@ -19,7 +19,6 @@ from segmentation_assets.segmentation.model import (
     fit_segmentation,
 )
 from segmentation_assets.segmentation.naming import (
-    MIN_EFFECT,
     describe_segments,
     name_segments,
     restrict_description,
@@ -89,7 +88,7 @@ def segment_customers(
         profiles,
         labels,
         naming,
-        description=restrict_description(described, naming, min_effect=MIN_EFFECT),
+        description=restrict_description(described, naming),
     ).set_index("segment_index")
     stable = assign_stable_ids(
         result.centroids_original,
