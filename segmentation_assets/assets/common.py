@@ -40,6 +40,20 @@ def as_of_dates(context: AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
+def date_metadata(
+    context: AssetExecutionContext, as_of: date, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """``metadata`` of one as-of date, attached to that date's materialization.
+
+    Dagster copies the metadata an asset returns to every partition of its run. In a run of
+    several dates (a range launched by hand) each date's materialization would then show the last
+    date's figures; partition-scoped metadata gives each date its own. Returns ``metadata``.
+    """
+    if len(context.partition_keys) > 1:
+        context.add_asset_metadata(metadata, partition_key=as_of.isoformat())
+    return metadata
+
+
 def frame_metadata(frame: pd.DataFrame, preview_rows: int = 10) -> dict[str, Any]:
     """Row count, column schema and a markdown preview in Dagster's standard metadata keys."""
     schema = TableSchema(

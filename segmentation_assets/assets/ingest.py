@@ -1,7 +1,8 @@
 """Stage 1 — ``raw_events``: EBQ event tables typed into one canonical long table."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
@@ -78,6 +79,8 @@ def raw_events(
             {"s": start, "e": end},
         ).df()
         schema = table_schema_metadata(con, ingest.RAW_EVENTS_TABLE)
+    if len(context.partition_keys) > 1:
+        attach_daily_counts(context, by_day)
     context.log.info(
         "ingested %s..%s from %s: %s read, %s accepted, %s quarantined, %s duplicates",
         start,
@@ -88,6 +91,7 @@ def raw_events(
         stats.rows_quarantined,
         stats.duplicates_dropped,
     )
+    # In a range run these counts are the window's; each day's own override them (see above).
     return MaterializeResult(
         metadata={
             **schema,
@@ -107,3 +111,37 @@ def raw_events(
             ),
         }
     )
+
+
+def attach_daily_counts(context: AssetExecutionContext, by_day: pd.DataFrame) -> None:
+    """Give each day of a range run its own row counts.
+
+    Dagster copies the returned metadata to the materialization of every partition of the run, so
+    without this each day of a year's ingest would show the year's ``dagster/row_count`` in the UI.
+    Partition-scoped metadata overrides those keys for its day; days without events get zeros.
+    """
+    counts = by_day.set_index(pd.to_datetime(by_day["event_date"]).dt.date)
+    for key in context.partition_keys:
+        day = date.fromisoformat(key)
+        row = counts.loc[day] if day in counts.index else None
+        read, accepted, quarantined, duplicates = (
+            (0, 0, 0, 0)
+            if row is None
+            else (
+                int(row["rows_read"]),
+                int(row["accepted"]),
+                int(row["quarantined"]),
+                int(row["duplicates"]),
+            )
+        )
+        context.add_asset_metadata(
+            {
+                "dagster/row_count": MetadataValue.int(accepted),
+                "rows_read": read,
+                "rows_accepted": accepted,
+                "rows_quarantined": quarantined,
+                "duplicates_dropped": duplicates,
+                "accounting_closes": read == accepted + quarantined + duplicates,
+            },
+            partition_key=key,
+        )

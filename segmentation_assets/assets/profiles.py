@@ -12,6 +12,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
+    date_metadata,
     frame_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
@@ -63,17 +64,21 @@ def profiles(
                 replace_rows(
                     con, PROFILE_RUNS_TABLE, run, where="as_of_date = $d", params={"d": as_of}
                 )
-            metadata = {
-                **frame_metadata(frame),
-                "as_of_date": str(as_of),
-                "window_days": settings.window_days,
-                "customers": len(frame),
-                "buyers": int((frame["orders"] > 0).sum()),
-                "net_revenue_total": float(frame["net_revenue"].sum()),
-                "predicted_clv_total": float(frame["predicted_clv"].sum()),
-                "value_model": MetadataValue.json(_jsonable(build.value_model)),
-                "rfm_groups": MetadataValue.json(frame["rfm_segment"].value_counts().to_dict()),
-            }
+            metadata = date_metadata(
+                context,
+                as_of,
+                {
+                    **frame_metadata(frame),
+                    "as_of_date": str(as_of),
+                    "window_days": settings.window_days,
+                    "customers": len(frame),
+                    "buyers": int((frame["orders"] > 0).sum()),
+                    "net_revenue_total": float(frame["net_revenue"].sum()),
+                    "predicted_clv_total": float(frame["predicted_clv"].sum()),
+                    "value_model": MetadataValue.json(_jsonable(build.value_model)),
+                    "rfm_groups": MetadataValue.json(frame["rfm_segment"].value_counts().to_dict()),
+                },
+            )
     return MaterializeResult(metadata=metadata)
 
 

@@ -55,6 +55,19 @@ def days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def day_counts(event) -> tuple[int, ...]:
+    """A raw_events materialization's row counts: row_count, read, accepted, quarantined, dupes."""
+    metadata = event.materialization.metadata
+    keys = (
+        "dagster/row_count",
+        "rows_read",
+        "rows_accepted",
+        "rows_quarantined",
+        "duplicates_dropped",
+    )
+    return tuple(metadata[k].value for k in keys)
+
+
 def run_ingest(settings: Settings, instance: DagsterInstance, tags: dict[str, str]):
     """One run of the project's ``ingest_job`` (raw_events and its checks)."""
     result = (
@@ -69,18 +82,23 @@ def run_ingest(settings: Settings, instance: DagsterInstance, tags: dict[str, st
 def raw_events_only(settings: Settings) -> JobDefinition:
     """``raw_events`` without its checks: the checks read, they do not write, and skipping them
     keeps eight runs to seconds."""
+    return asset_only(settings, "raw_events")
+
+
+def asset_only(settings: Settings, asset: str) -> JobDefinition:
+    """A job of the one ``asset`` without its checks."""
     return Definitions.merge(
         build_definitions(settings),
         Definitions(
             jobs=[
                 define_asset_job(
-                    "raw_events_only",
-                    selection=AssetSelection.assets("raw_events").without_checks(),
+                    f"{asset}_only",
+                    selection=AssetSelection.assets(asset).without_checks(),
                     partitions_def=daily_partitions,
                 )
             ]
         ),
-    ).resolve_job_def("raw_events_only")
+    ).resolve_job_def(f"{asset}_only")
 
 
 def test_a_seven_day_range_run_writes_the_same_rows_as_seven_single_day_runs(
@@ -106,17 +124,63 @@ def test_a_seven_day_range_run_writes_the_same_rows_as_seven_single_day_runs(
     assert materialized == [d.isoformat() for d in days(FIRST, LAST)]
 
     job = raw_events_only(daily)
+    single_day_counts = {}
     for day in days(FIRST, LAST):
-        assert job.execute_in_process(
+        day_result = job.execute_in_process(
             instance=instance, partition_key=day.isoformat(), run_config=QUIET_LOGS
-        ).success
+        )
+        assert day_result.success
+        [event] = day_result.get_asset_materialization_events()
+        single_day_counts[event.partition] = day_counts(event)
 
     one_range, seven_days = snapshot(ranged.warehouse_path), snapshot(daily.warehouse_path)
     assert len(one_range[RAW_EVENTS_TABLE]) > 500
+    # Each day of the range shows its own counts, as its single-day run does, not the range's.
+    range_counts = {e.partition: day_counts(e) for e in result.get_asset_materialization_events()}
+    assert range_counts == single_day_counts
+    assert sum(counts[0] for counts in range_counts.values()) == len(one_range[RAW_EVENTS_TABLE])
     assert one_range["raw_events_ingested_days"]["event_date"].nunique() == 7
     assert_same_tables(
         {t: one_range[t] for t in EVENT_TABLES}, {t: seven_days[t] for t in EVENT_TABLES}
     )
+
+
+def test_each_date_of_a_range_run_shows_its_own_metadata(
+    tmp_path: Path, synthetic_dir: Path
+) -> None:
+    settings = tiny_settings(tmp_path, synthetic_dir)
+    instance = DagsterInstance.ephemeral()
+    tags = {
+        ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
+        ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
+    }
+    assert (
+        raw_events_only(settings)
+        .execute_in_process(instance=instance, tags=tags, run_config=QUIET_LOGS)
+        .success
+    )
+    # A per-date stage launched over a range by hand: one run, one materialization per date.
+    result = asset_only(settings, "merged_ids").execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET_LOGS
+    )
+    assert result.success
+    ids_by_date = (
+        snapshot(settings.warehouse_path, ("merged_ids",))["merged_ids"]
+        .groupby("as_of_date")["internal_customer_id"]
+        .size()
+    )
+    # Without partition-scoped metadata every date would show the last date's as_of_date.
+    shown = {
+        e.partition: (
+            e.materialization.metadata["as_of_date"].value,
+            e.materialization.metadata["dagster/row_count"].value,
+        )
+        for e in result.get_asset_materialization_events()
+    }
+    assert shown == {
+        day.isoformat(): (day.isoformat(), int(ids_by_date[pd.Timestamp(day)]))
+        for day in days(FIRST, LAST)
+    }
 
 
 def export_with_late_events(full: Path, out: Path, late_days: list[date]) -> int:
