@@ -668,8 +668,8 @@ def stage_table(
         seconds = sum(s["seconds"] for s in asset_steps)
         peaks = [sampler.peak_mb(s["start"], s["end"]) for s in asset_steps]
         check_peaks = [sampler.peak_mb(s["start"], s["end"]) for s in check_steps]
-        # A range run repeats the run-wide figures on every partition's materialization: one each.
-        metadata = [s["metadata"][0] for s in asset_steps if s.get("metadata")]
+        # Every partition's materialization carries its own day's figures (a range run's too).
+        metadata = [m for s in asset_steps for m in s.get("metadata") or []]
         row_count = sum(int(m.get("dagster/row_count", 0)) for m in metadata)
         entry: dict[str, Any] = {
             "seconds": round(seconds, 2),
