@@ -88,6 +88,19 @@ def run_profiles(
     return middle - start, time.perf_counter() - middle
 
 
+def last_active_day(con: duckdb.DuckDBPyConnection, daily: str, params: dict) -> float:
+    """Seconds for every id's last active day in the window: the aggregate behind the robustness
+    window customers, the identity stage's window ids and the event-id check."""
+    start = time.perf_counter()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _last_active AS SELECT internal_customer_id, "
+        f"MAX(event_date) AS last_event_date FROM {daily} "
+        "WHERE event_date BETWEEN $window_start AND $as_of_date GROUP BY internal_customer_id",
+        params,
+    )
+    return time.perf_counter() - start
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", required=True, help="a warehouse kept by run_benchmark")
@@ -118,9 +131,10 @@ def main(argv: list[str] | None = None) -> None:
             ("INTEGER keys", keyed, "_by_key"),
         ):
             step1, step2 = run_profiles(con, tables, params, result)
+            window_ids = last_active_day(con, tables["daily_activity"], params)
             print(
                 f"round {round_number} {name:>12}: step 1 {step1:5.1f} s, step 2 {step2:5.1f} s, "
-                f"total {step1 + step2:5.1f} s"
+                f"total {step1 + step2:5.1f} s; window ids {window_ids:4.1f} s"
             )
     columns = [name for name, *_ in con.execute("DESCRIBE _by_id").fetchall()]
     mapped = ", ".join("k.id AS customer_id" if c == "customer_id" else f"p.{c}" for c in columns)
@@ -145,12 +159,16 @@ def main(argv: list[str] | None = None) -> None:
             exact = f"{a} IS DISTINCT FROM {b}"
         else:
             unequal = exact = f"{a} IS DISTINCT FROM {b}"
-        beyond, bits = con.execute(
-            f"SELECT count(*) FILTER ({unequal}), count(*) FILTER ({exact}) "
+        largest = f"max(abs({a} - {b}))" if types[column] == "DOUBLE" else "NULL"
+        beyond, bits, gap = con.execute(
+            f"SELECT count(*) FILTER ({unequal}), count(*) FILTER ({exact}), {largest} "
             "FROM _by_id AS a JOIN _by_key_mapped AS b USING (customer_id)"
         ).fetchone()
         if bits:
-            print(f"  {column}: {bits:,} rows differ, {beyond:,} beyond a relative 1e-9")
+            print(
+                f"  {column}: {bits:,} rows differ, {beyond:,} beyond a relative 1e-9"
+                + (f", largest difference {gap:.3g}" if gap is not None else "")
+            )
     con.close()
     scratch.unlink(missing_ok=True)
 

@@ -49,6 +49,11 @@ from segmentation_assets_tests.orchestration.conftest import (
 #: raw_events, quarantine, per-day accounting and day coverage (the id snapshots are per run).
 EVENT_TABLES = INGEST_TABLES[:4]
 FIRST, LAST = date(2025, 9, 1), date(2025, 9, 7)
+#: One run of every day FIRST..LAST.
+RANGE_TAGS = {
+    ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
+    ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
+}
 
 
 def days(first: date, last: date) -> list[date]:
@@ -109,12 +114,7 @@ def test_a_seven_day_range_run_writes_the_same_rows_as_seven_single_day_runs(
     instance = DagsterInstance.ephemeral()
 
     result = raw_events_only(ranged).execute_in_process(
-        instance=instance,
-        tags={
-            ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
-        },
-        run_config=QUIET_LOGS,
+        instance=instance, tags=RANGE_TAGS, run_config=QUIET_LOGS
     )
     assert result.success
     # ONE run, one step, one materialization per day of the range.
@@ -150,18 +150,14 @@ def test_each_date_of_a_range_run_shows_its_own_metadata(
 ) -> None:
     settings = tiny_settings(tmp_path, synthetic_dir)
     instance = DagsterInstance.ephemeral()
-    tags = {
-        ASSET_PARTITION_RANGE_START_TAG: FIRST.isoformat(),
-        ASSET_PARTITION_RANGE_END_TAG: LAST.isoformat(),
-    }
     assert (
         raw_events_only(settings)
-        .execute_in_process(instance=instance, tags=tags, run_config=QUIET_LOGS)
+        .execute_in_process(instance=instance, tags=RANGE_TAGS, run_config=QUIET_LOGS)
         .success
     )
     # A per-date stage launched over a range by hand: one run, one materialization per date.
     result = asset_only(settings, "merged_ids").execute_in_process(
-        instance=instance, tags=tags, run_config=QUIET_LOGS
+        instance=instance, tags=RANGE_TAGS, run_config=QUIET_LOGS
     )
     assert result.success
     ids_by_date = (
@@ -181,6 +177,27 @@ def test_each_date_of_a_range_run_shows_its_own_metadata(
         day.isoformat(): (day.isoformat(), int(ids_by_date[pd.Timestamp(day)]))
         for day in days(FIRST, LAST)
     }
+
+
+def test_the_benchmark_counts_a_range_ingest_once(tmp_path: Path, synthetic_dir: Path) -> None:
+    """The benchmark's raw_events rows are the range's, from the days' own metadata."""
+    from benchmarks.run_benchmark import stage_table, step_records
+
+    class NoSampler:
+        def peak_mb(self, start: float | None = None, end: float | None = None) -> None:
+            return None
+
+    settings = tiny_settings(tmp_path, synthetic_dir)
+    instance = DagsterInstance.ephemeral()
+    result = raw_events_only(settings).execute_in_process(
+        instance=instance, tags=RANGE_TAGS, run_config=QUIET_LOGS
+    )
+    assert result.success
+    steps = step_records(instance, [result.run_id])
+    entry = stage_table({"steps": steps, "tables": {}}, NoSampler(), None)["raw_events"]
+    stored = snapshot(settings.warehouse_path, (RAW_EVENTS_TABLE, INGEST_LOG_TABLE))
+    assert entry["rows_in"] == int(stored[INGEST_LOG_TABLE]["rows_read"].sum())
+    assert entry["rows_out"] == entry["dagster_row_count"] == len(stored[RAW_EVENTS_TABLE])
 
 
 def export_with_late_events(full: Path, out: Path, late_days: list[date]) -> int:
