@@ -145,21 +145,27 @@ def main(argv: list[str] | None = None) -> None:
     # Float sums depend on the order DuckDB's threads add them in, so two runs of the same query can
     # differ in the last bits: DOUBLE columns are compared to a relative 1e-9, the others exactly.
     types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE _by_id)").fetchall())
-    rows = con.execute("SELECT count(*) FROM _by_id").fetchone()[0]
+    rows, keyed_rows = (
+        con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("_by_id", "_by_key_mapped")
+    )
     joined = con.execute(
         "SELECT count(*) FROM _by_id AS a JOIN _by_key_mapped AS b USING (customer_id)"
     ).fetchone()[0]
-    print(f"{rows:,} profiles with ids, {joined:,} of them in the keyed result")
+    print(f"{rows:,} profiles by id, {keyed_rows:,} by key, {joined:,} customers in both")
     for column in columns:
         if column == "customer_id":
             continue
         a, b = f"a.{column}", f"b.{column}"
-        if types[column] == "DOUBLE":
-            unequal = f"abs({a} - {b}) > 1e-9 * greatest(abs({a}), abs({b}), 1e-300)"
-            exact = f"{a} IS DISTINCT FROM {b}"
-        else:
-            unequal = exact = f"{a} IS DISTINCT FROM {b}"
-        largest = f"max(abs({a} - {b}))" if types[column] == "DOUBLE" else "NULL"
+        exact = f"{a} IS DISTINCT FROM {b}"
+        is_float = types[column] == "DOUBLE"
+        unequal = (
+            f"{exact} AND (({a} IS NULL) <> ({b} IS NULL) "
+            f"OR abs({a} - {b}) > 1e-9 * greatest(abs({a}), abs({b}), 1e-300))"
+            if is_float
+            else exact
+        )
+        largest = f"max(abs({a} - {b}))" if is_float else "NULL"
         beyond, bits, gap = con.execute(
             f"SELECT count(*) FILTER ({unequal}), count(*) FILTER ({exact}), {largest} "
             "FROM _by_id AS a JOIN _by_key_mapped AS b USING (customer_id)"

@@ -120,20 +120,17 @@ def attach_daily_counts(context: AssetExecutionContext, by_day: pd.DataFrame) ->
     without this each day of a year's ingest would show the year's ``dagster/row_count`` in the UI.
     Partition-scoped metadata overrides those keys for its day; days without events get zeros.
     """
-    counts = by_day.set_index(pd.to_datetime(by_day["event_date"]).dt.date)
-    for key in context.partition_keys:
-        day = date.fromisoformat(key)
-        row = counts.loc[day] if day in counts.index else None
-        read, accepted, quarantined, duplicates = (
-            (0, 0, 0, 0)
-            if row is None
-            else (
-                int(row["rows_read"]),
-                int(row["accepted"]),
-                int(row["quarantined"]),
-                int(row["duplicates"]),
-            )
+    columns = ("rows_read", "accepted", "quarantined", "duplicates")
+    counts = {
+        day: tuple(int(n) for n in row)
+        for day, *row in zip(
+            pd.to_datetime(by_day["event_date"]).dt.date,
+            *(by_day[c] for c in columns),
+            strict=True,
         )
+    }
+    for key in context.partition_keys:
+        read, accepted, quarantined, duplicates = counts.get(date.fromisoformat(key), (0, 0, 0, 0))
         context.add_asset_metadata(
             {
                 "dagster/row_count": MetadataValue.int(accepted),
