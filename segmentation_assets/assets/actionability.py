@@ -12,7 +12,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
-    date_metadata,
+    attach_date_metadata,
     frame_metadata,
 )
 from segmentation_assets.llm import DuckDBLLMCache, SegmentSummary, evaluate_segments
@@ -118,31 +118,28 @@ def actionability(
                     con, ACTIONABILITY_TABLE, frame, where="as_of_date = $d", params={"d": as_of}
                 )
             usage = verdicts.usage
-            metadata = date_metadata(
-                context,
-                as_of,
-                {
-                    **frame_metadata(
-                        frame[
-                            [
-                                "segment_id",
-                                "is_actionable",
-                                "valid",
-                                "production_ready",
-                                "recommended_campaign",
-                                "confidence_level",
-                            ]
+            metadata = {
+                **frame_metadata(
+                    frame[
+                        [
+                            "segment_id",
+                            "is_actionable",
+                            "valid",
+                            "production_ready",
+                            "recommended_campaign",
+                            "confidence_level",
                         ]
-                    ),
-                    "as_of_date": str(as_of),
-                    "model": llm.model,
-                    "actionable_segments": int(frame["is_actionable"].sum()),
-                    "production_ready_segments": int(frame["production_ready"].sum()),
-                    "llm_calls": usage.calls_made,
-                    "cache_hits": usage.cache_hits,
-                    "fallbacks": usage.fallback_count,
-                    "tokens": usage.total_tokens,
-                    "estimated_cost_usd": MetadataValue.float(usage.estimated_cost_usd or 0.0),
-                },
-            )
+                    ]
+                ),
+                "as_of_date": str(as_of),
+                "model": llm.model,
+                "actionable_segments": int(frame["is_actionable"].sum()),
+                "production_ready_segments": int(frame["production_ready"].sum()),
+                "llm_calls": usage.calls_made,
+                "cache_hits": usage.cache_hits,
+                "fallbacks": usage.fallback_count,
+                "tokens": usage.total_tokens,
+                "estimated_cost_usd": MetadataValue.float(usage.estimated_cost_usd or 0.0),
+            }
+            attach_date_metadata(context, as_of, metadata)
     return MaterializeResult(metadata=metadata)

@@ -40,18 +40,18 @@ def as_of_dates(context: AssetExecutionContext) -> list[date]:
     return [date.fromisoformat(key) for key in context.partition_keys]
 
 
-def date_metadata(
+def attach_date_metadata(
     context: AssetExecutionContext, as_of: date, metadata: dict[str, Any]
-) -> dict[str, Any]:
-    """``metadata`` of one as-of date, attached to that date's materialization.
+) -> None:
+    """Attach ``metadata`` to the materialization of ``as_of`` alone, in a run of several dates.
 
-    Dagster copies the metadata an asset returns to every partition of its run. In a run of
-    several dates (a range launched by hand) each date's materialization would then show the last
-    date's figures; partition-scoped metadata gives each date its own. Returns ``metadata``.
+    Dagster copies the metadata an asset returns to every partition of its run, so in a range run
+    (a range ingest, or per-date stages launched over a range by hand) each date would show the
+    figures of the whole range or of the last date; partition-scoped metadata overrides them for
+    its date. A one-date run needs nothing: what the asset returns is that date's.
     """
     if len(context.partition_keys) > 1:
         context.add_asset_metadata(metadata, partition_key=as_of.isoformat())
-    return metadata
 
 
 def frame_metadata(frame: pd.DataFrame, preview_rows: int = 10) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
-    date_metadata,
+    attach_date_metadata,
     frame_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
@@ -63,19 +63,16 @@ def merged_ids(
                     where="as_of_date = $d",
                     params={"d": as_of},
                 )
-            metadata = date_metadata(
-                context,
-                as_of,
-                {
-                    **frame_metadata(mapping),
-                    "as_of_date": str(as_of),
-                    "ids": len(mapping),
-                    "surviving_customers": int(mapping["surviving_id"].nunique()),
-                    "merged_ids": resolution.merged_id_count,
-                    "conflicts": len(conflicts),
-                    "conflicts_by_type": MetadataValue.json(
-                        conflicts["conflict_type"].value_counts().sort_index().to_dict()
-                    ),
-                },
-            )
+            metadata = {
+                **frame_metadata(mapping),
+                "as_of_date": str(as_of),
+                "ids": len(mapping),
+                "surviving_customers": int(mapping["surviving_id"].nunique()),
+                "merged_ids": resolution.merged_id_count,
+                "conflicts": len(conflicts),
+                "conflicts_by_type": MetadataValue.json(
+                    conflicts["conflict_type"].value_counts().sort_index().to_dict()
+                ),
+            }
+            attach_date_metadata(context, as_of, metadata)
     return MaterializeResult(metadata=metadata)

@@ -19,6 +19,7 @@ from segmentation_assets.assets.common import (
     IO_RETRY,
     KINDS,
     OWNERS,
+    attach_date_metadata,
     table_schema_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
@@ -79,8 +80,7 @@ def raw_events(
             {"s": start, "e": end},
         ).df()
         schema = table_schema_metadata(con, ingest.RAW_EVENTS_TABLE)
-    if len(context.partition_keys) > 1:
-        attach_daily_counts(context, by_day)
+    attach_daily_counts(context, by_day)
     context.log.info(
         "ingested %s..%s from %s: %s read, %s accepted, %s quarantined, %s duplicates",
         start,
@@ -114,12 +114,9 @@ def raw_events(
 
 
 def attach_daily_counts(context: AssetExecutionContext, by_day: pd.DataFrame) -> None:
-    """Give each day of a range run its own row counts.
-
-    Dagster copies the returned metadata to the materialization of every partition of the run, so
-    without this each day of a year's ingest would show the year's ``dagster/row_count`` in the UI.
-    Partition-scoped metadata overrides those keys for its day; days without events get zeros.
-    """
+    """Give each day of a range run its own row counts (see :func:`attach_date_metadata`):
+    without them each day of a year's ingest would show the year's ``dagster/row_count`` in the
+    UI. Days without events get zeros."""
     columns = ("rows_read", "accepted", "quarantined", "duplicates")
     counts = {
         day: tuple(int(n) for n in row)
@@ -130,8 +127,11 @@ def attach_daily_counts(context: AssetExecutionContext, by_day: pd.DataFrame) ->
         )
     }
     for key in context.partition_keys:
-        read, accepted, quarantined, duplicates = counts.get(date.fromisoformat(key), (0, 0, 0, 0))
-        context.add_asset_metadata(
+        day = date.fromisoformat(key)
+        read, accepted, quarantined, duplicates = counts.get(day, (0, 0, 0, 0))
+        attach_date_metadata(
+            context,
+            day,
             {
                 "dagster/row_count": MetadataValue.int(accepted),
                 "rows_read": read,
@@ -140,5 +140,4 @@ def attach_daily_counts(context: AssetExecutionContext, by_day: pd.DataFrame) ->
                 "duplicates_dropped": duplicates,
                 "accounting_closes": read == accepted + quarantined + duplicates,
             },
-            partition_key=key,
         )

@@ -12,7 +12,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
-    date_metadata,
+    attach_date_metadata,
     frame_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
@@ -64,21 +64,18 @@ def profiles(
                 replace_rows(
                     con, PROFILE_RUNS_TABLE, run, where="as_of_date = $d", params={"d": as_of}
                 )
-            metadata = date_metadata(
-                context,
-                as_of,
-                {
-                    **frame_metadata(frame),
-                    "as_of_date": str(as_of),
-                    "window_days": settings.window_days,
-                    "customers": len(frame),
-                    "buyers": int((frame["orders"] > 0).sum()),
-                    "net_revenue_total": float(frame["net_revenue"].sum()),
-                    "predicted_clv_total": float(frame["predicted_clv"].sum()),
-                    "value_model": MetadataValue.json(_jsonable(build.value_model)),
-                    "rfm_groups": MetadataValue.json(frame["rfm_segment"].value_counts().to_dict()),
-                },
-            )
+            metadata = {
+                **frame_metadata(frame),
+                "as_of_date": str(as_of),
+                "window_days": settings.window_days,
+                "customers": len(frame),
+                "buyers": int((frame["orders"] > 0).sum()),
+                "net_revenue_total": float(frame["net_revenue"].sum()),
+                "predicted_clv_total": float(frame["predicted_clv"].sum()),
+                "value_model": MetadataValue.json(_jsonable(build.value_model)),
+                "rfm_groups": MetadataValue.json(frame["rfm_segment"].value_counts().to_dict()),
+            }
+            attach_date_metadata(context, as_of, metadata)
     return MaterializeResult(metadata=metadata)
 
 

@@ -11,7 +11,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
-    date_metadata,
+    attach_date_metadata,
 )
 from segmentation_assets.llm.prompts import PROMPT_VERSION
 from segmentation_assets.partitions import daily_partitions
@@ -107,22 +107,17 @@ def report(
                 replace_rows(
                     con, REPORT_RUNS_TABLE, row, where="as_of_date = $d", params={"d": as_of}
                 )
-            metadata = date_metadata(
-                context,
-                as_of,
-                {
-                    "dagster/row_count": MetadataValue.int(exports.row_count),
-                    "as_of_date": str(as_of),
-                    "summary": MetadataValue.md(summary_markdown(report_json)),
-                    "segment_value": MetadataValue.md(
-                        f"![segment value]({plots['segment_value']})"
-                    ),
-                    "html_report": MetadataValue.path(str(html_path)),
-                    "json_report": MetadataValue.path(str(json_path)),
-                    "activation_csv": MetadataValue.path(str(exports["csv"])),
-                    "activation_parquet": MetadataValue.path(str(exports["parquet"])),
-                    "segments": len(data.segments),
-                    "production_ready_segments": int(data.actionability["production_ready"].sum()),
-                },
-            )
+            metadata = {
+                "dagster/row_count": MetadataValue.int(exports.row_count),
+                "as_of_date": str(as_of),
+                "summary": MetadataValue.md(summary_markdown(report_json)),
+                "segment_value": MetadataValue.md(f"![segment value]({plots['segment_value']})"),
+                "html_report": MetadataValue.path(str(html_path)),
+                "json_report": MetadataValue.path(str(json_path)),
+                "activation_csv": MetadataValue.path(str(exports["csv"])),
+                "activation_parquet": MetadataValue.path(str(exports["parquet"])),
+                "segments": len(data.segments),
+                "production_ready_segments": int(data.actionability["production_ready"].sum()),
+            }
+            attach_date_metadata(context, as_of, metadata)
     return MaterializeResult(metadata=metadata)

@@ -14,7 +14,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
-    date_metadata,
+    attach_date_metadata,
     frame_metadata,
 )
 from segmentation_assets.assets.segments import previous_date
@@ -76,31 +76,26 @@ def robustness(
                 replace_rows(
                     con, VALIDATION_TABLE, validation_rows, where="as_of_date = $d", params=params
                 )
-            metadata = date_metadata(
-                context,
-                as_of,
-                {
-                    **frame_metadata(
-                        result.scores[
-                            ["segment_id", "robustness_score", "tier", "requires_monitoring"]
-                        ]
-                    ),
-                    "as_of_date": str(as_of),
-                    "bootstrap_samples": settings.bootstrap_samples,
-                    "sensitivity_windows_days": MetadataValue.json(sorted(result.window_customers)),
-                    "sensitivity_window_customers": MetadataValue.json(
-                        {str(days): n for days, n in sorted(result.window_customers.items())}
-                    ),
-                    "base_result": result.base_source,
-                    "previous_as_of_date": str(result.previous) if result.previous else "none",
-                    "valid_segments": int(validation_rows["passed"].sum()),
-                    "validation": MetadataValue.md(
-                        validation_rows[
-                            ["segment_id", "play", "roi", "passed", "reasons"]
-                        ].to_markdown(index=False)
-                    ),
-                },
-            )
+            metadata = {
+                **frame_metadata(
+                    result.scores[["segment_id", "robustness_score", "tier", "requires_monitoring"]]
+                ),
+                "as_of_date": str(as_of),
+                "bootstrap_samples": settings.bootstrap_samples,
+                "sensitivity_windows_days": MetadataValue.json(sorted(result.window_customers)),
+                "sensitivity_window_customers": MetadataValue.json(
+                    {str(days): n for days, n in sorted(result.window_customers.items())}
+                ),
+                "base_result": result.base_source,
+                "previous_as_of_date": str(result.previous) if result.previous else "none",
+                "valid_segments": int(validation_rows["passed"].sum()),
+                "validation": MetadataValue.md(
+                    validation_rows[["segment_id", "play", "roi", "passed", "reasons"]].to_markdown(
+                        index=False
+                    )
+                ),
+            }
+            attach_date_metadata(context, as_of, metadata)
     return MaterializeResult(metadata=metadata)
 
 

@@ -11,7 +11,7 @@ from segmentation_assets.assets.common import (
     OWNERS,
     PER_DATE_BACKFILL,
     as_of_dates,
-    date_metadata,
+    attach_date_metadata,
     frame_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
@@ -131,46 +131,43 @@ def clusters(
                     params={"d": as_of},
                 )
             segments = outputs.segments
-            metadata = date_metadata(
-                context,
-                as_of,
-                {
-                    **frame_metadata(
-                        segments[
-                            [
-                                "segment_id",
-                                "name",
-                                "size",
-                                "share",
-                                "avg_predicted_clv",
-                                "avg_churn_risk",
-                            ]
+            metadata = {
+                **frame_metadata(
+                    segments[
+                        [
+                            "segment_id",
+                            "name",
+                            "size",
+                            "share",
+                            "avg_predicted_clv",
+                            "avg_churn_risk",
                         ]
-                    ),
-                    "as_of_date": str(as_of),
-                    "k": outputs.result.k,
-                    "k_chosen_by": "configuration"
-                    if outputs.result.k_selection is None
-                    else outputs.result.k_selection.reason,
-                    "k_scores": MetadataValue.md(
-                        outputs.k_scores.drop(columns=["as_of_date"]).to_markdown(index=False)
-                    ),
-                    "model_version": outputs.result.version,
-                    "previous_as_of_date": str(previous) if previous else "none",
-                    "customers_moved": int(
-                        outputs.migration.loc[
-                            outputs.migration["from_segment_id"].notna()
-                            & outputs.migration["to_segment_id"].notna()
-                            & (
-                                outputs.migration["from_segment_id"]
-                                != outputs.migration["to_segment_id"]
-                            ),
-                            "customers",
-                        ].sum()
-                    )
-                    if len(outputs.migration)
-                    else 0,
-                    "warnings": MetadataValue.json(outputs.result.warnings),
-                },
-            )
+                    ]
+                ),
+                "as_of_date": str(as_of),
+                "k": outputs.result.k,
+                "k_chosen_by": "configuration"
+                if outputs.result.k_selection is None
+                else outputs.result.k_selection.reason,
+                "k_scores": MetadataValue.md(
+                    outputs.k_scores.drop(columns=["as_of_date"]).to_markdown(index=False)
+                ),
+                "model_version": outputs.result.version,
+                "previous_as_of_date": str(previous) if previous else "none",
+                "customers_moved": int(
+                    outputs.migration.loc[
+                        outputs.migration["from_segment_id"].notna()
+                        & outputs.migration["to_segment_id"].notna()
+                        & (
+                            outputs.migration["from_segment_id"]
+                            != outputs.migration["to_segment_id"]
+                        ),
+                        "customers",
+                    ].sum()
+                )
+                if len(outputs.migration)
+                else 0,
+                "warnings": MetadataValue.json(outputs.result.warnings),
+            }
+            attach_date_metadata(context, as_of, metadata)
     return MaterializeResult(metadata=metadata)
