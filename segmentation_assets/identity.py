@@ -181,6 +181,7 @@ def load_identity_inputs(
     from segmentation_assets.ingest import (
         ACTIVITY_TABLES,
         CUSTOMER_IDS_SNAPSHOTS_TABLE,
+        CUSTOMER_KEYS_TABLE,
         ID_HISTORY_SNAPSHOTS_TABLE,
         RAW_EVENTS_TABLE,
         refresh_stale_activity,
@@ -194,8 +195,9 @@ def load_identity_inputs(
     # instead of 20 s); days whose activity no longer matches raw_events are rebuilt first.
     refresh_stale_activity(con, window_start, as_of)
     seen_sql = (
-        f"SELECT internal_customer_id FROM {ACTIVITY_TABLES['daily'][0]} "
-        "WHERE event_date BETWEEN $start AND $end"
+        f"SELECT internal_customer_id FROM {CUSTOMER_KEYS_TABLE} WHERE customer_key IN "
+        f"(SELECT customer_key FROM {ACTIVITY_TABLES['daily'][0]} "
+        "WHERE event_date BETWEEN $start AND $end)"
     )
     params: dict[str, Any] = {"start": window_start, "end": as_of}
     if table_exists(con, ID_HISTORY_SNAPSHOTS_TABLE):

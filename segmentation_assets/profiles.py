@@ -89,6 +89,7 @@ def aggregate_profiles_sql(
     """
     window_start = as_of - timedelta(days=window_days - 1)
     tables = _activity_tables(con, window_start, as_of, raw_events, refresh_activity)
+    key_map = customer_key_map(con, as_of, tables["customer_keys"], merged_ids)
     selection = None
     if customers is not None:
         selection = "_profile_selected_customers"
@@ -99,7 +100,7 @@ def aggregate_profiles_sql(
         "category_activity": tables["categories"],
         "device_activity": tables["devices"],
         "purchase_activity": tables["purchases"],
-        "merged_ids": merged_ids,
+        "key_map": key_map,
         "customers": selection,
     }
     params = {"as_of_date": as_of, "window_start": window_start}
@@ -119,24 +120,49 @@ def aggregate_profiles_sql(
     # Dropped on success only: after a failure the connection may refuse statements, and the
     # temporary table goes with the connection anyway.
     con.execute(f"DROP TABLE {totals}")
+    con.execute(f"DROP TABLE {key_map}")
     return frame
+
+
+def customer_key_map(con: Any, as_of: date, customer_keys: str, merged_ids: str) -> str:
+    """A temporary table of every key of the ``customer_keys`` dictionary with its customer in the
+    identity snapshot of ``as_of`` (sql/customer_key_map.sql); returns its name."""
+    key_map = "_profile_customer_key_map"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {key_map} AS "
+        + sql.duckdb_sql(
+            "customer_key_map.sql", customer_keys=customer_keys, merged_ids=merged_ids
+        ),
+        {"as_of_date": as_of},
+    )
+    return key_map
 
 
 def _activity_tables(
     con: Any, window_start: date, as_of: date, raw_events: str, refresh: bool = True
 ) -> dict[str, str]:
-    """Grain → the activity table holding the window's events (see :func:`aggregate_profiles_sql`)."""
+    """Grain → the activity table holding the window's events, and ``customer_keys`` → the id
+    dictionary keying them (see :func:`aggregate_profiles_sql`)."""
     if raw_events == ingest.RAW_EVENTS_TABLE:
         if refresh:
             ingest.refresh_stale_activity(con, window_start, as_of)
-        return {grain: table for grain, (table, _) in ingest.ACTIVITY_TABLES.items()}
-    tables = {}
+        tables = {grain: table for grain, (table, _) in ingest.ACTIVITY_TABLES.items()}
+        return {**tables, "customer_keys": ingest.CUSTOMER_KEYS_TABLE}
+    # Another events table gets its own dictionary: the warehouse's may lack its ids.
+    days = {"day_start": window_start, "day_end": as_of + timedelta(days=1)}
+    tables = {"customer_keys": "_profile_customer_keys"}
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {tables['customer_keys']} ({ingest.CUSTOMER_KEYS_COLUMNS})"
+    )
+    ingest.register_customer_keys(
+        con, window_start, as_of + timedelta(days=1), raw_events, tables["customer_keys"]
+    )
     for grain in ingest.ACTIVITY_TABLES:
         tables[grain] = f"_profile_activity_{grain}"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {tables[grain]} AS "
-            f"{ingest.activity_sql(grain, raw_events)}",
-            {"day_start": window_start, "day_end": as_of + timedelta(days=1)},
+            f"{ingest.activity_sql(grain, raw_events, tables['customer_keys'])}",
+            days,
         )
     return tables
 
@@ -179,18 +205,19 @@ def profiled_customers_by_window(
     # Sorted in the database, by code point (COLLATE C, whatever the connection's default
     # collation): that is Python's string order, which build_profiles' frames follow. Sorting a
     # million ids there and fetching plain arrays is twice as fast as sorting them in pandas.
+    key_map = customer_key_map(con, as_of, tables["customer_keys"], merged_ids)
     last = con.execute(
-        "SELECT customer_id, DATE_DIFF('day', last_event_date, $as_of_date) AS idle_days FROM ("
-        "SELECT COALESCE(m.surviving_id, a.internal_customer_id) AS customer_id, "
-        "MAX(a.last_event_date) AS last_event_date "
-        "FROM (SELECT internal_customer_id, MAX(event_date) AS last_event_date "
+        "SELECT n.customer_id, DATE_DIFF('day', g.last_event_date, $as_of_date) AS idle_days FROM ("
+        "SELECT km.group_key, MAX(a.last_event_date) AS last_event_date "
+        "FROM (SELECT customer_key, MAX(event_date) AS last_event_date "
         f"      FROM {tables['daily']} WHERE event_date BETWEEN $window_start AND $as_of_date "
-        "      GROUP BY internal_customer_id) AS a "
-        f"LEFT JOIN {merged_ids} AS m "
-        "  ON m.as_of_date = $as_of_date AND m.internal_customer_id = a.internal_customer_id "
-        "GROUP BY 1) ORDER BY customer_id COLLATE C",
+        "      GROUP BY customer_key) AS a "
+        f"JOIN {key_map} AS km USING (customer_key) GROUP BY 1) AS g "
+        f"JOIN {key_map} AS n ON n.customer_key = g.group_key "
+        "ORDER BY n.customer_id COLLATE C",
         {"as_of_date": as_of, "window_start": starts[lengths[-1]]},
     ).fetchnumpy()
+    con.execute(f"DROP TABLE {key_map}")
     ids = np.asarray(last["customer_id"], dtype=object)
     idle_days = np.asarray(last["idle_days"], dtype=np.int64)
     return {w: ids[idle_days < w] for w in lengths}

@@ -179,6 +179,7 @@ def test_hourly_activity_counts_each_event_in_its_utc_hour(tmp_path: Path) -> No
         "'page_visit' AS source_table, NULL::VARCHAR AS device, NULL::VARCHAR AS cart_action, "
         "NULL::VARCHAR AS campaign_action_type, NULL::VARCHAR AS campaign_status"
     )
+    ingest.register_customer_keys(con, dt.date(2025, 3, 2), dt.date(2025, 3, 3), "edge")
     edge = con.execute(
         f"SELECT events_h06, events_h07 FROM ({ingest.activity_sql('daily', 'edge')})",
         {"day_start": dt.date(2025, 3, 2), "day_end": dt.date(2025, 3, 3)},
@@ -227,5 +228,67 @@ def test_identity_rebuilds_stale_activity_before_reading_ids_from_it(tmp_path: P
     # the ids it reads from the activity are the ids with events.
     con.execute("DELETE FROM customer_activity_daily WHERE event_date = $d", day)
     mapping = identity.build_merged_ids(con, as_of, 7).mapping
-    assert con.execute(ids_of_day.format("customer_activity_daily"), day).fetchall() == expected
+    keyed_activity = "customer_activity_daily JOIN customer_keys USING (customer_key)"
+    assert con.execute(ids_of_day.format(keyed_activity), day).fetchall() == expected
     assert {r[0] for r in expected} <= set(mapping["internal_customer_id"])
+
+
+def _keyed_activity_by_id(con) -> dict[str, list]:
+    """Every activity table with its keys mapped back to ids, sorted: what the keys stand for."""
+    frames = {}
+    for grain, (table, _) in ingest.ACTIVITY_TABLES.items():
+        frames[grain] = con.execute(
+            f"SELECT k.internal_customer_id, a.* EXCLUDE (customer_key) FROM {table} a "
+            "JOIN customer_keys k USING (customer_key) ORDER BY ALL"
+        ).fetchall()
+    return frames
+
+
+def test_every_id_gets_one_key_which_reingesting_keeps(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path)
+    con, _ = _ingest(root)
+    keys = con.execute("SELECT * FROM customer_keys ORDER BY customer_key").fetchall()
+    ids = con.execute("SELECT DISTINCT internal_customer_id FROM raw_events ORDER BY 1").fetchall()
+    # One dense key per id with an event, given in the ids' order within the first ingest.
+    assert keys == [(n, row[0]) for n, row in enumerate(ids, start=1)]
+    activity = _keyed_activity_by_id(con)
+    assert all(activity.values())
+    _ingest(root, con=con)
+    _ingest(root, con=con, window=(dt.date(2025, 3, 3), dt.date(2025, 3, 4)))
+    assert con.execute("SELECT * FROM customer_keys ORDER BY customer_key").fetchall() == keys
+    assert _keyed_activity_by_id(con) == activity
+
+
+def test_day_by_day_ingest_keys_differently_but_stores_the_same_activity(tmp_path: Path) -> None:
+    root = write_fixture_export(tmp_path)
+    whole, _ = _ingest(root)
+    daily = warehouse.connect(":memory:")
+    for offset in reversed(range((WEEK[1] - WEEK[0]).days)):
+        day = WEEK[0] + dt.timedelta(days=offset)
+        _ingest(root, con=daily, window=(day, day + dt.timedelta(days=1)))
+    assert _keyed_activity_by_id(daily) == _keyed_activity_by_id(whole)
+    assert (
+        daily.execute("SELECT count(*) FROM customer_keys").fetchone()
+        == whole.execute("SELECT count(*) FROM customer_keys").fetchone()
+    )
+
+
+def test_activity_keyed_by_string_ids_is_rebuilt_on_keys(tmp_path: Path) -> None:
+    # A warehouse written before the id dictionary: activity keyed by the string id, no
+    # customer_keys. The next ingest (or profile build) rebuilds the activity once, keyed.
+    from segmentation_assets import sql
+
+    con, _ = _ingest(write_fixture_export(tmp_path))
+    expected = _keyed_activity_by_id(con)
+    con.execute("DROP TABLE customer_keys")
+    days = {"day_start": WEEK[0], "day_end": WEEK[1]}
+    for grain, (table, _) in ingest.ACTIVITY_TABLES.items():
+        con.execute(f"DROP TABLE {table}")
+        con.execute(
+            f"CREATE TABLE {table} AS " + sql.duckdb_sql("customer_activity.sql", grain=grain),
+            days,
+        )
+    assert not ingest.activity_layout_is_current(con)
+    ingest.ensure_activity_tables(con)
+    assert ingest.activity_layout_is_current(con)
+    assert _keyed_activity_by_id(con) == expected

@@ -126,6 +126,7 @@ def test_single_statement_gives_the_rows_of_the_two_steps(con, chosen) -> None:
             category_activity="customer_activity_categories",
             device_activity="customer_activity_devices",
             purchase_activity="customer_activity_purchases",
+            customer_keys="customer_keys",
             merged_ids="merged_ids",
             customers="chosen" if chosen else None,
         ),
@@ -140,7 +141,7 @@ def test_profiled_customers_follow_python_string_order_whatever_the_collation(co
     # The ids are sorted in DuckDB; they must come out in the order pandas sorts the profiles,
     # also on a connection whose default collation ignores case.
     con.execute(
-        "UPDATE customer_activity_daily SET internal_customer_id = 'Zed' WHERE internal_customer_id = 'eve'"
+        "UPDATE customer_keys SET internal_customer_id = 'Zed' WHERE internal_customer_id = 'eve'"
     )
     con.execute("SET default_collation = 'nocase'")
     ids = profiled_customers(con, AS_OF, 365).tolist()

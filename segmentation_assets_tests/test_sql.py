@@ -13,8 +13,11 @@ TEMPLATE_CONTEXT = {
         "category_activity": "customer_category_activity",
         "device_activity": "customer_device_activity",
         "purchase_activity": "customer_purchase_activity",
+        "customer_keys": "customer_keys",
         "merged_ids": "merged_ids",
     },
+    "customer_key_map.sql": {"customer_keys": "customer_keys", "merged_ids": "merged_ids"},
+    "register_customer_keys.sql": {"raw_events": "raw_events", "customer_keys": "customer_keys"},
     "customer_activity.sql": {"grain": "daily", "raw_events": "raw_events"},
     "classify_staged_events.sql": {},
     "stage_event_table.sql": {
@@ -34,7 +37,7 @@ def test_every_sql_file_is_covered_here() -> None:
 @pytest.mark.parametrize("name", sorted(TEMPLATE_CONTEXT))
 def test_sql_file_transpiles_to_one_duckdb_statement(name: str) -> None:
     statement = sql.duckdb_sql(name, **TEMPLATE_CONTEXT[name])
-    assert statement.lstrip().upper().startswith(("SELECT", "WITH", "/*"))
+    assert statement.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "/*"))
     assert "@" not in statement.split("*/")[-1]  # BigQuery parameters became DuckDB ones
 
 

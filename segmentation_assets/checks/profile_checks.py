@@ -20,13 +20,18 @@ from segmentation_assets.assets.profiles import profiles
 from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
 from segmentation_assets.checks.gx_suite import Expectation, Relation, run_suite, run_suites
 from segmentation_assets.identity import CONFLICTS_TABLE, MERGED_IDS_TABLE
-from segmentation_assets.ingest import ACTIVITY_TABLES, RAW_EVENTS_TABLE, stale_activity_days
+from segmentation_assets.ingest import (
+    ACTIVITY_TABLES,
+    CUSTOMER_KEYS_TABLE,
+    RAW_EVENTS_TABLE,
+    activity_layout_is_current,
+    stale_activity_days,
+)
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import PROFILE_RUNS_TABLE, PROFILES_TABLE
 from segmentation_assets.resources import WarehouseResource
 from segmentation_assets.rfm import RFM_GROUP_NAMES
 from segmentation_assets.traits import NUMERIC_TRAITS, TRAITS
-from segmentation_assets.warehouse import table_exists
 
 MERGED_IDS_RESOLVED = "merged_ids_fully_resolved"
 MERGED_IDS_CONTRACT = "merged_ids_contract"
@@ -232,26 +237,33 @@ def profiles_every_event_id_resolves(
 ) -> AssetCheckResult:
     """Events of the window reach a profile (ERROR, blocking: otherwise activity is lost).
 
-    The window's ids are read from the daily activity table for every day whose event count there
-    equals raw_events' (the ingest writes both from the same events, grouped by day and id), and
+    The window's ids are read from the daily activity table (through the id dictionary) for every
+    day whose event count there equals raw_events' (the ingest writes both from the same events,
+    grouped by day and id), and
     from raw_events itself for any other day. Reading a million customers' 120M event ids takes
     about 27 s; the activity table's 24M rows about 4 s (benchmarks/README.md)."""
     unresolved = 0
     with warehouse.connection() as con:
         for as_of in check_dates(context):
             oldest = _window_start(con, as_of)
-            stale = stale_activity_days(con, oldest, as_of)
             window = "event_date BETWEEN $start AND $d"
+            if activity_layout_is_current(con, ["daily"]):
+                stale = stale_activity_days(con, oldest, as_of)
+            else:
+                # Activity not (yet) keyed by the id dictionary: every day is read from raw_events.
+                stale = [oldest + timedelta(days=n) for n in range((as_of - oldest).days + 1)]
             sources = []
             if stale:
                 sources.append(
                     f"SELECT internal_customer_id FROM {RAW_EVENTS_TABLE} "
                     f"WHERE {window} AND event_date IN (SELECT unnest($stale))"
                 )
-            if table_exists(con, DAILY_ACTIVITY_TABLE) and len(stale) < (as_of - oldest).days + 1:
+            if len(stale) < (as_of - oldest).days + 1:
                 sources.append(
-                    f"SELECT internal_customer_id FROM {DAILY_ACTIVITY_TABLE} WHERE {window}"
+                    f"SELECT internal_customer_id FROM {CUSTOMER_KEYS_TABLE} WHERE customer_key IN "
+                    f"(SELECT customer_key FROM {DAILY_ACTIVITY_TABLE} WHERE {window}"
                     + (" AND event_date NOT IN (SELECT unnest($stale))" if stale else "")
+                    + ")"
                 )
             # An id resolves when merged_ids maps it, and every survivor it maps to has a
             # profile. The ids of the date (about one per customer) are judged first, so the

@@ -1,7 +1,7 @@
 -- Compact activity of the accepted events of the days [@day_start, @day_end), written by the ingest
 -- next to raw_events (same days, same transaction) so that a profile window reads these instead of
--- every event: one table per grain, keyed by event_date and the event's own customer id (identity
--- is resolved when the profiles read them, as of their date).
+-- every event: one table per grain, keyed by event_date and the event's own customer id, stored as
+-- its key in the id dictionary (identity is resolved when the profiles read them, as of their date).
 --   daily       one row per (day, customer): counts of every event kind the profiles use, and the
 --               events per UTC hour of the day (events_h00 .. events_h23)
 --   categories  one row per (day, customer, level-1 category) of item views, category views and
@@ -9,8 +9,16 @@
 --   devices     one row per (day, customer, device) of sessions
 --   purchases   the purchase rows themselves (orders need distinct purchase ids)
 -- A profile sums these counts, which gives the same numbers as counting the events.
+-- With `customer_keys` (the id dictionary, register_customer_keys.sql) the rows are keyed by the
+-- INTEGER customer_key of their id instead of the id itself, as the stored tables are: the join runs
+-- on the aggregated rows, so the events' string ids are hashed once, by the aggregate.
 {%- set grain = grain | default('daily') %}
 {%- set raw_events = raw_events | default('raw_events') %}
+{%- set customer_keys = customer_keys | default(none) %}
+{%- if customer_keys %}
+SELECT a.event_date, k.customer_key, a.* EXCEPT (event_date, internal_customer_id)
+FROM (
+{%- endif %}
 {%- if grain == 'daily' %}
 SELECT
   event_date,
@@ -70,4 +78,8 @@ WHERE event_date >= @day_start AND event_date < @day_end
   AND source_table = 'purchase'
 {%- else %}
 {{ raise_unknown_grain }}
+{%- endif %}
+{%- if customer_keys %}
+) AS a
+JOIN {{ customer_keys }} AS k USING (internal_customer_id)
 {%- endif %}

@@ -58,14 +58,21 @@ def test_unmapped_ids_and_unprofiled_survivors_fail(tmp_path: Path) -> None:
 
 
 def _write_daily_activity(path: str, rows: list[tuple[str, int]]) -> None:
-    """Daily activity on the as-of date: (internal id, events) per row."""
+    """Daily activity on the as-of date: (internal id, events) per row, keyed through the id
+    dictionary as the ingest writes it."""
+    keys = list(range(1, len(rows) + 1))
+    write_table(
+        path,
+        "customer_keys",
+        pd.DataFrame({"customer_key": keys, "internal_customer_id": [r[0] for r in rows]}),
+    )
     write_table(
         path,
         "customer_activity_daily",
         pd.DataFrame(
             {
                 "event_date": [pd.Timestamp(AS_OF)] * len(rows),
-                "internal_customer_id": [r[0] for r in rows],
+                "customer_key": keys,
                 "events": [r[1] for r in rows],
             }
         ),
@@ -91,3 +98,22 @@ def test_a_day_whose_activity_is_stale_is_read_from_raw_events(tmp_path: Path) -
     path = _warehouse(tmp_path / "ok", [("a", "A"), ("b", "A"), ("c", "A"), ("d", "A")])
     _write_daily_activity(path, [("a", 2), ("b", 2)])
     assert run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat()).passed
+
+
+def test_activity_not_yet_keyed_is_not_read(tmp_path: Path) -> None:
+    """Activity from before the id dictionary (keyed by the string id, no customer_keys) counts all
+    5 events but is not read: the day comes from raw_events, where c and d fail (e is not there)."""
+    path = _warehouse(tmp_path, [("a", "A"), ("b", "A")])
+    write_table(
+        path,
+        "customer_activity_daily",
+        pd.DataFrame(
+            {
+                "event_date": [pd.Timestamp(AS_OF)] * 3,
+                "internal_customer_id": ["a", "b", "e"],
+                "events": [2, 2, 1],
+            }
+        ),
+    )
+    result = run_check(profiles_every_event_id_resolves, path, AS_OF.isoformat())
+    assert not result.passed and meta(result, "unresolved_event_ids") == 2
