@@ -99,8 +99,10 @@ TABLE_FIELDS: dict[str, dict[str, bool]] = {
 #: joining a million customers on a 4-byte integer instead of a string id took the profile SQL
 #: 61-81 % of its time (benchmarks/README.md). Keys are internal: every reader maps them back to ids,
 #: and they depend on the order days were ingested in, so nothing outside the warehouse sees them.
+#: The primary key makes a second transaction that took the same largest key fail on commit
+#: rather than store one key for two ids.
 CUSTOMER_KEYS_TABLE = "customer_keys"
-CUSTOMER_KEYS_COLUMNS = "customer_key INTEGER NOT NULL, internal_customer_id VARCHAR NOT NULL"
+CUSTOMER_KEYS_COLUMNS = "customer_key INTEGER PRIMARY KEY, internal_customer_id VARCHAR NOT NULL"
 
 #: Compact activity of the accepted events (sql/customer_activity.sql), written by the ingest in the
 #: same transaction as raw_events for the same days: grain → (table, column definitions). The

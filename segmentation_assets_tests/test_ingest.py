@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -292,3 +293,25 @@ def test_activity_keyed_by_string_ids_is_rebuilt_on_keys(tmp_path: Path) -> None
     ingest.ensure_activity_tables(con)
     assert ingest.activity_layout_is_current(con)
     assert _keyed_activity_by_id(con) == expected
+
+
+def test_two_writers_cannot_give_one_key_to_two_ids() -> None:
+    # Keys are the largest given + 1, 2, ...: two transactions registering at once would both
+    # start from the same largest key. The primary key makes the second commit fail instead of
+    # storing a key that stands for two ids (which would add one customer's events to another's).
+    con = warehouse.connect(":memory:")
+    ingest.ensure_tables(con)
+    other = con.cursor()
+    day = (dt.date(2025, 1, 1), dt.date(2025, 1, 2))
+    for connection, ids in ((con, ["a", "b"]), (other, ["c"])):
+        connection.execute(
+            "CREATE TEMP TABLE ev AS SELECT DATE '2025-01-01' AS event_date, "
+            "unnest($ids) AS internal_customer_id",
+            {"ids": ids},
+        )
+        connection.execute("BEGIN")
+        ingest.register_customer_keys(connection, *day, "ev")
+    con.execute("COMMIT")
+    with pytest.raises(duckdb.TransactionException, match="PRIMARY KEY"):
+        other.execute("COMMIT")
+    assert con.execute("SELECT * FROM customer_keys ORDER BY 1").fetchall() == [(1, "a"), (2, "b")]
