@@ -126,7 +126,12 @@ def aggregate_profiles_sql(
 
 def customer_key_map(con: Any, as_of: date, customer_keys: str, merged_ids: str) -> str:
     """A temporary table of every key of the ``customer_keys`` dictionary with its customer in the
-    identity snapshot of ``as_of`` (sql/customer_key_map.sql); returns its name."""
+    identity snapshot of ``as_of`` (sql/customer_key_map.sql); returns its name.
+
+    Raises ``ValueError`` naming an id that ``merged_ids`` maps to two survivors on that date: its
+    events would count for both customers, and the two customers could share a group key. (The
+    identity stage writes one survivor per id; its blocking check ``merged_ids_fully_resolved``
+    stops the pipeline before the profiles otherwise.)"""
     key_map = "_profile_customer_key_map"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {key_map} AS "
@@ -135,6 +140,17 @@ def customer_key_map(con: Any, as_of: date, customer_keys: str, merged_ids: str)
         ),
         {"as_of_date": as_of},
     )
+    twice = con.execute(
+        f"SELECT any_value(k.internal_customer_id), count(*) FROM ("
+        f"  SELECT customer_key FROM {key_map} GROUP BY 1 HAVING count(*) > 1) AS d "
+        f"JOIN {customer_keys} AS k USING (customer_key)"
+    ).fetchall()[0]
+    if twice[1]:
+        con.execute(f"DROP TABLE {key_map}")
+        raise ValueError(
+            f"{merged_ids} maps {twice[1]} id(s) to more than one surviving id as of {as_of}, "
+            f"e.g. {twice[0]!r}: resolve the identity graph again (one survivor per id)"
+        )
     return key_map
 
 

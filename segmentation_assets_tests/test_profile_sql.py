@@ -147,3 +147,15 @@ def test_profiled_customers_follow_python_string_order_whatever_the_collation(co
     ids = profiled_customers(con, AS_OF, 365).tolist()
     assert "Zed" in ids and "eve" not in ids
     assert ids == sorted(ids) and ids[0] == "Zed"
+
+
+def test_an_id_mapped_to_two_survivors_is_named_not_counted_twice(con) -> None:
+    # The identity stage writes one survivor per id; a merged_ids that maps one to two survivors
+    # would count its events for both customers (and let two customers share a group key).
+    con.execute("INSERT INTO merged_ids VALUES ($d, 'anon_b', 'carol')", {"d": AS_OF})
+    with pytest.raises(ValueError, match=r"maps 1 id.*more than one surviving id.*'anon_b'"):
+        aggregate_profiles_sql(con, AS_OF, 365)
+    with pytest.raises(ValueError, match="'anon_b'"):
+        profiled_customers(con, AS_OF, 365)
+    # Another date's snapshot is not affected.
+    assert len(aggregate_profiles_sql(con, dt.date(2025, 3, 2), 365)) > 0

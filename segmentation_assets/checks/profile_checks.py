@@ -239,8 +239,7 @@ def profiles_every_event_id_resolves(
 
     The window's ids are read from the daily activity table (through the id dictionary) for every
     day whose event count there equals raw_events' (the ingest writes both from the same events,
-    grouped by day and id), and
-    from raw_events itself for any other day. Reading a million customers' 120M event ids takes
+    grouped by day and id), and from raw_events itself for any other day. Reading a million customers' 120M event ids takes
     about 27 s; the activity table's 24M rows about 4 s (benchmarks/README.md)."""
     unresolved = 0
     with warehouse.connection() as con:
