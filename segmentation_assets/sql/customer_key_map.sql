@@ -2,7 +2,7 @@
 -- @as_of_date: `customer_id` is the surviving id (the id itself when no merge maps it), and
 -- `group_key` the smallest key among the ids of that customer, so that the profile SQL can group the
 -- keyed activity by customer on an integer and turn each group back into its customer_id at the end.
--- Ids no merge maps key their own events, as before the dictionary.
+-- Ids no merge maps key their own events.
 {%- set customer_keys = customer_keys | default('customer_keys') %}
 SELECT
   k.customer_key,
