@@ -179,11 +179,10 @@ def load_identity_inputs(
     merge timestamps remove later merges), else the latest one before it.
     """
     from segmentation_assets.ingest import (
-        ACTIVITY_TABLES,
         CUSTOMER_IDS_SNAPSHOTS_TABLE,
-        CUSTOMER_KEYS_TABLE,
         ID_HISTORY_SNAPSHOTS_TABLE,
         RAW_EVENTS_TABLE,
+        ids_with_activity_sql,
         refresh_stale_activity,
     )
     from segmentation_assets.warehouse import table_exists
@@ -194,11 +193,7 @@ def load_identity_inputs(
     # events (one row per day and id: 24M rows instead of 122M events at a million customers, 5 s
     # instead of 20 s); days whose activity no longer matches raw_events are rebuilt first.
     refresh_stale_activity(con, window_start, as_of)
-    seen_sql = (
-        f"SELECT internal_customer_id FROM {CUSTOMER_KEYS_TABLE} WHERE customer_key IN "
-        f"(SELECT customer_key FROM {ACTIVITY_TABLES['daily'][0]} "
-        "WHERE event_date BETWEEN $start AND $end)"
-    )
+    seen_sql = ids_with_activity_sql("event_date BETWEEN $start AND $end")
     params: dict[str, Any] = {"start": window_start, "end": as_of}
     if table_exists(con, ID_HISTORY_SNAPSHOTS_TABLE):
         row = con.execute(

@@ -460,6 +460,15 @@ def write_activity(
         con.execute(f"INSERT INTO {table} BY NAME {activity_sql(grain, raw_events)}", days)
 
 
+def ids_with_activity_sql(condition: str) -> str:
+    """SQL selecting the ``internal_customer_id`` of every id with daily activity rows that match
+    ``condition`` (a filter on the daily activity table's columns), through the id dictionary."""
+    return (
+        f"SELECT internal_customer_id FROM {CUSTOMER_KEYS_TABLE} WHERE customer_key IN "
+        f"(SELECT customer_key FROM {ACTIVITY_TABLES['daily'][0]} WHERE {condition})"
+    )
+
+
 def activity_layout_is_current(
     con: duckdb.DuckDBPyConnection, grains: Sequence[str] = tuple(ACTIVITY_TABLES)
 ) -> bool:

@@ -21,10 +21,9 @@ from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
 from segmentation_assets.checks.gx_suite import Expectation, Relation, run_suite, run_suites
 from segmentation_assets.identity import CONFLICTS_TABLE, MERGED_IDS_TABLE
 from segmentation_assets.ingest import (
-    ACTIVITY_TABLES,
-    CUSTOMER_KEYS_TABLE,
     RAW_EVENTS_TABLE,
     activity_layout_is_current,
+    ids_with_activity_sql,
     stale_activity_days,
 )
 from segmentation_assets.partitions import daily_partitions
@@ -44,8 +43,6 @@ PROFILES_VALUE_RANGES = "profiles_value_ranges"
 #: Conflicts above this share of merged ids turn the warning into an error.
 MAX_CONFLICT_SHARE = 0.01
 REVENUE_TOLERANCE = 1e-6
-#: Where profiles_every_event_id_resolves reads the window's ids for days it can trust.
-DAILY_ACTIVITY_TABLE = ACTIVITY_TABLES["daily"][0]
 
 
 @asset_check(
@@ -259,10 +256,9 @@ def profiles_every_event_id_resolves(
                 )
             if len(stale) < (as_of - oldest).days + 1:
                 sources.append(
-                    f"SELECT internal_customer_id FROM {CUSTOMER_KEYS_TABLE} WHERE customer_key IN "
-                    f"(SELECT customer_key FROM {DAILY_ACTIVITY_TABLE} WHERE {window}"
-                    + (" AND event_date NOT IN (SELECT unnest($stale))" if stale else "")
-                    + ")"
+                    ids_with_activity_sql(
+                        window + (" AND event_date NOT IN (SELECT unnest($stale))" if stale else "")
+                    )
                 )
             # An id resolves when merged_ids maps it, and every survivor it maps to has a
             # profile. The ids of the date (about one per customer) are judged first, so the
