@@ -171,9 +171,12 @@ CONFLICTS_TABLE = "identity_conflicts"
 
 
 def load_identity_inputs(
-    con: Any, as_of: date, window_days: int
+    con: Any, as_of: date, window_days: int, run_key: str | None = None
 ) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """Id history, ids seen, and merge events that the as-of date's identity snapshot uses.
+
+    ``run_key`` (the Dagster run's id) records the activity check of the window for the run's later
+    steps (``ingest.refresh_stale_activity``).
 
     The history snapshot is the earliest taken on or after the as-of date (the graph only grows, and
     merge timestamps remove later merges), else the latest one before it.
@@ -192,7 +195,7 @@ def load_identity_inputs(
     # The ids with events in the window, from the per-day activity the ingest writes with the
     # events (one row per day and id: 24M rows instead of 122M events at a million customers, 5 s
     # instead of 20 s); days whose activity no longer matches raw_events are rebuilt first.
-    refresh_stale_activity(con, window_start, as_of)
+    refresh_stale_activity(con, window_start, as_of, run_key)
     seen_sql = ids_with_activity_sql("event_date BETWEEN $start AND $end")
     params: dict[str, Any] = {"start": window_start, "end": as_of}
     if table_exists(con, ID_HISTORY_SNAPSHOTS_TABLE):
@@ -227,9 +230,12 @@ def load_identity_inputs(
     return history, seen, merges
 
 
-def build_merged_ids(con: Any, as_of: date, window_days: int) -> IdentityResolution:
-    """Resolve the identity graph as of ``as_of`` from what raw_events and the snapshots hold."""
-    history, seen, merges = load_identity_inputs(con, as_of, window_days)
+def build_merged_ids(
+    con: Any, as_of: date, window_days: int, run_key: str | None = None
+) -> IdentityResolution:
+    """Resolve the identity graph as of ``as_of`` from what raw_events and the snapshots hold
+    (``run_key``: see :func:`load_identity_inputs`)."""
+    history, seen, merges = load_identity_inputs(con, as_of, window_days, run_key)
     as_of_end = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=UTC)
     return resolve_identities(history, seen, merges, as_of_end=as_of_end)
 

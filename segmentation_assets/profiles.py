@@ -72,6 +72,8 @@ def aggregate_profiles_sql(
     merged_ids: str = "merged_ids",
     customers: Iterable[str] | None = None,
     refresh_activity: bool = True,
+    run_key: str | None = None,
+    key_map: str | None = None,
 ) -> pd.DataFrame:
     """Run the profile aggregation for the window ``(as_of - window_days, as_of]``.
 
@@ -85,11 +87,18 @@ def aggregate_profiles_sql(
     fraction of the whole. Each returned row equals that customer's row without the filter (every
     SQL column is per customer); selected ids without activity in the window have no row.
     ``refresh_activity=False`` skips the staleness check of the activity tables, for a caller that
-    has just made it for a window containing this one.
+    has just made it for a window containing this one; ``run_key`` (the Dagster run's id) skips it
+    when an earlier step of the run made it (see ``ingest.refresh_stale_activity``).
+    ``key_map``: a :func:`customer_key_map` table of ``as_of`` that the caller made (and drops)
+    for several builds of the same date, after checking the activity (so with
+    ``refresh_activity=False``), for the warehouse's own ``raw_events`` only.
     """
     window_start = as_of - timedelta(days=window_days - 1)
-    tables = _activity_tables(con, window_start, as_of, raw_events, refresh_activity)
-    key_map = customer_key_map(con, as_of, tables["customer_keys"], merged_ids)
+    tables = _activity_tables(con, window_start, as_of, raw_events, refresh_activity, run_key)
+    own_key_map = key_map is None
+    key_map = _key_map(
+        con, as_of, tables["customer_keys"], merged_ids, raw_events, key_map, refresh_activity
+    )
     selection = None
     if customers is not None:
         selection = "_profile_selected_customers"
@@ -120,19 +129,28 @@ def aggregate_profiles_sql(
     # Dropped on success only: after a failure the connection may refuse statements, and the
     # temporary table goes with the connection anyway.
     con.execute(f"DROP TABLE {totals}")
-    con.execute(f"DROP TABLE {key_map}")
+    if own_key_map:
+        con.execute(f"DROP TABLE {key_map}")
     return frame
 
 
-def customer_key_map(con: Any, as_of: date, customer_keys: str, merged_ids: str) -> str:
-    """A temporary table of every key of the ``customer_keys`` dictionary with its customer in the
-    identity snapshot of ``as_of`` (sql/customer_key_map.sql); returns its name.
+def customer_key_map(
+    con: Any,
+    as_of: date,
+    customer_keys: str,
+    merged_ids: str,
+    name: str = "_profile_customer_key_map",
+) -> str:
+    """A temporary table ``name`` of every key of the ``customer_keys`` dictionary with its customer
+    in the identity snapshot of ``as_of`` (sql/customer_key_map.sql); returns its name. A caller
+    keeping a map for several builds gives it a name of its own: a build that makes its own map
+    replaces, then drops, the default one.
 
     Raises ``ValueError`` naming an id that ``merged_ids`` maps to two survivors on that date: its
     events would count for both customers, and the two customers could share a group key. (The
     identity stage writes one survivor per id; its blocking check ``merged_ids_fully_resolved``
     stops the pipeline before the profiles otherwise.)"""
-    key_map = "_profile_customer_key_map"
+    key_map = name
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {key_map} AS "
         + sql.duckdb_sql(
@@ -154,14 +172,46 @@ def customer_key_map(con: Any, as_of: date, customer_keys: str, merged_ids: str)
     return key_map
 
 
+def _key_map(
+    con: Any,
+    as_of: date,
+    customer_keys: str,
+    merged_ids: str,
+    raw_events: str,
+    given: str | None,
+    refresh_activity: bool,
+) -> str:
+    """``given``, a caller's key map of the warehouse's dictionary, or a new :func:`customer_key_map`.
+
+    A caller's map must have been made after the activity check: a day rewritten by the check can
+    give new ids keys that the map would lack, so with ``refresh_activity`` it is refused."""
+    if given is None:
+        return customer_key_map(con, as_of, customer_keys, merged_ids)
+    if raw_events != ingest.RAW_EVENTS_TABLE:
+        raise ValueError(
+            f"key_map {given!r} keys the warehouse's id dictionary, not that of {raw_events!r}"
+        )
+    if refresh_activity:
+        raise ValueError(
+            f"key_map {given!r} was made before the activity check that refresh_activity=True "
+            "makes; check the activity first and pass refresh_activity=False"
+        )
+    return given
+
+
 def _activity_tables(
-    con: Any, window_start: date, as_of: date, raw_events: str, refresh: bool = True
+    con: Any,
+    window_start: date,
+    as_of: date,
+    raw_events: str,
+    refresh: bool = True,
+    run_key: str | None = None,
 ) -> dict[str, str]:
     """Grain → the activity table holding the window's events, and ``customer_keys`` → the id
     dictionary keying them (see :func:`aggregate_profiles_sql`)."""
     if raw_events == ingest.RAW_EVENTS_TABLE:
         if refresh:
-            ingest.refresh_stale_activity(con, window_start, as_of)
+            ingest.refresh_stale_activity(con, window_start, as_of, run_key)
         tables = {grain: table for grain, (table, _) in ingest.ACTIVITY_TABLES.items()}
         return {**tables, "customer_keys": ingest.CUSTOMER_KEYS_TABLE}
     # Another events table gets its own dictionary: the warehouse's may lack its ids.
@@ -203,6 +253,8 @@ def profiled_customers_by_window(
     windows: Iterable[int],
     raw_events: str = "raw_events",
     merged_ids: str = "merged_ids",
+    refresh_activity: bool = True,
+    key_map: str | None = None,
 ) -> dict[int, np.ndarray]:
     """Window length → the customer_ids :func:`build_profiles` would return for that window ending
     at ``as_of``, sorted as it sorts them, without building any profile.
@@ -212,16 +264,20 @@ def profiled_customers_by_window(
     activity of the longest window (the last active day of each customer) answers every window, so
     it is cheap next to the profiles themselves. The activity tables are checked for staleness over
     the longest window, so building the profiles afterwards may skip that check.
+    ``refresh_activity`` and ``key_map``: see :func:`aggregate_profiles_sql`.
     """
     lengths = sorted({int(w) for w in windows})
     if not lengths:
         return {}
     starts = {w: as_of - timedelta(days=w - 1) for w in lengths}
-    tables = _activity_tables(con, starts[lengths[-1]], as_of, raw_events)
+    tables = _activity_tables(con, starts[lengths[-1]], as_of, raw_events, refresh_activity)
+    own_key_map = key_map is None
+    key_map = _key_map(
+        con, as_of, tables["customer_keys"], merged_ids, raw_events, key_map, refresh_activity
+    )
     # Sorted in the database, by code point (COLLATE C, whatever the connection's default
     # collation): that is Python's string order, which build_profiles' frames follow. Sorting a
     # million ids there and fetching plain arrays is twice as fast as sorting them in pandas.
-    key_map = customer_key_map(con, as_of, tables["customer_keys"], merged_ids)
     last = con.execute(
         "SELECT n.customer_id, DATE_DIFF('day', g.last_event_date, $as_of_date) AS idle_days FROM ("
         "SELECT km.group_key, MAX(a.last_event_date) AS last_event_date "
@@ -233,7 +289,8 @@ def profiled_customers_by_window(
         "ORDER BY n.customer_id COLLATE C",
         {"as_of_date": as_of, "window_start": starts[lengths[-1]]},
     ).fetchnumpy()
-    con.execute(f"DROP TABLE {key_map}")
+    if own_key_map:
+        con.execute(f"DROP TABLE {key_map}")
     ids = np.asarray(last["customer_id"], dtype=object)
     idle_days = np.asarray(last["idle_days"], dtype=np.int64)
     return {w: ids[idle_days < w] for w in lengths}
@@ -288,6 +345,8 @@ def build_profiles(
     merged_ids: str = "merged_ids",
     customers: Iterable[str] | None = None,
     refresh_activity: bool = True,
+    run_key: str | None = None,
+    key_map: str | None = None,
 ) -> ProfileBuild:
     """Aggregate, score RFM, fit the value model; columns in registry order (``PROFILE_COLUMNS``).
 
@@ -297,7 +356,7 @@ def build_profiles(
     group, and the value model (expected_purchases, p_alive, churn_risk, predicted_clv), whose
     BG/NBD and Gamma-Gamma parameters are fitted on the selected buyers. For a uniform random sample
     that is the sample's estimate of the population's quintiles and parameters.
-    ``refresh_activity``: see :func:`aggregate_profiles_sql`.
+    ``refresh_activity``, ``run_key`` and ``key_map``: see :func:`aggregate_profiles_sql`.
     """
     frame = aggregate_profiles_sql(
         con,
@@ -307,6 +366,8 @@ def build_profiles(
         merged_ids,
         customers=customers,
         refresh_activity=refresh_activity,
+        run_key=run_key,
+        key_map=key_map,
     )
     value, diagnostics = value_model_columns(frame, settings or ValueModelSettings())
     # The columns are assembled once into the stored frame: adding them one at a time to the SQL

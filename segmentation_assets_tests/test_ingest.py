@@ -234,6 +234,45 @@ def test_identity_rebuilds_stale_activity_before_reading_ids_from_it(tmp_path: P
     assert {r[0] for r in expected} <= set(mapping["internal_customer_id"])
 
 
+def test_a_run_checks_the_activity_of_a_window_once(tmp_path: Path) -> None:
+    """Within one run, a window containing one already checked is trusted; another run, or a
+    window reaching past the checked one, is read again and rebuilt."""
+    con, _ = _ingest(write_fixture_export(tmp_path))
+    first, last = WEEK[0], WEEK[1] - dt.timedelta(days=1)
+    day = {"d": first}
+    activity_of_day = "SELECT count(*) FROM customer_activity_daily WHERE event_date = $d"
+    rows_of_day = con.execute(activity_of_day, day).fetchall()[0][0]
+    assert rows_of_day > 0
+    assert ingest.refresh_stale_activity(con, first, last, "run-1") == []
+    con.execute("DELETE FROM customer_activity_daily WHERE event_date = $d", day)
+    # The same run trusts its check of this window, and of any window inside it.
+    assert ingest.refresh_stale_activity(con, first, last, "run-1") == []
+    assert ingest.stale_activity_days(con, first + dt.timedelta(days=1), last, "run-1") == []
+    assert con.execute(activity_of_day, day).fetchall()[0][0] == 0
+    # Outside a run, and for a window the run has not checked, the day is found.
+    assert ingest.stale_activity_days(con, first, last) == [first]
+    assert ingest.refresh_stale_activity(con, first - dt.timedelta(days=1), last, "run-1") == [
+        first
+    ]
+    assert con.execute(activity_of_day, day).fetchall()[0][0] == rows_of_day
+    # Another run checks again, and only the latest run's checks are kept.
+    con.execute("DELETE FROM customer_activity_daily WHERE event_date = $d", day)
+    assert ingest.refresh_stale_activity(con, first, last, "run-2") == [first]
+    assert con.execute("SELECT DISTINCT run_key FROM activity_checks").fetchall() == [("run-2",)]
+
+
+def test_writing_activity_forgets_the_checks_of_runs(tmp_path: Path) -> None:
+    """An ingest after a check may have changed the window: the same run then checks it again."""
+    root = write_fixture_export(tmp_path)
+    con, _ = _ingest(root)
+    first, last = WEEK[0], WEEK[1] - dt.timedelta(days=1)
+    assert ingest.refresh_stale_activity(con, first, last, "run-1") == []
+    _ingest(root, con=con, window=(first, first + dt.timedelta(days=1)))
+    assert con.execute("SELECT count(*) FROM activity_checks").fetchall() == [(0,)]
+    con.execute("DELETE FROM customer_activity_daily WHERE event_date = $d", {"d": last})
+    assert ingest.refresh_stale_activity(con, first, last, "run-1") == [last]
+
+
 def _keyed_activity_by_id(con) -> dict[str, list]:
     """Every activity table with its keys mapped back to ids, sorted: what the keys stand for."""
     frames = {}

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from segmentation_assets import export_folder, identity, ingest, warehouse
-from segmentation_assets.profiles import aggregate_profiles_sql, profiled_customers
+from segmentation_assets.profiles import (
+    aggregate_profiles_sql,
+    customer_key_map,
+    profiled_customers,
+    profiled_customers_by_window,
+)
 from segmentation_assets_tests.ebq_fixture import write_fixture_export
 
 AS_OF = dt.date(2025, 3, 7)
@@ -159,3 +164,24 @@ def test_an_id_mapped_to_two_survivors_is_named_not_counted_twice(con) -> None:
         profiled_customers(con, AS_OF, 365)
     # Another date's snapshot is not affected.
     assert len(aggregate_profiles_sql(con, dt.date(2025, 3, 2), 365)) > 0
+
+
+def test_one_key_map_serves_several_windows_of_a_date(con) -> None:
+    """A caller's key map gives the rows each build would make with its own, is left to the caller,
+    and is refused where it could be wrong: before the activity check (a rebuilt day can key new
+    ids) and for another events table (another dictionary)."""
+    key_map = customer_key_map(con, AS_OF, "customer_keys", "merged_ids", name="shared_key_map")
+    for days in (3, 365):
+        shared = aggregate_profiles_sql(con, AS_OF, days, refresh_activity=False, key_map=key_map)
+        pd.testing.assert_frame_equal(shared, aggregate_profiles_sql(con, AS_OF, days))
+    assert profiled_customers_by_window(
+        con, AS_OF, [3, 365], refresh_activity=False, key_map=key_map
+    )[3].tolist() == sorted(_profile(con, window=3).index)
+    with pytest.raises(ValueError, match="before the activity check"):
+        aggregate_profiles_sql(con, AS_OF, 365, key_map=key_map)
+    con.execute("CREATE TEMP TABLE other_events AS SELECT * FROM raw_events")
+    with pytest.raises(ValueError, match="not that of 'other_events'"):
+        aggregate_profiles_sql(
+            con, AS_OF, 365, raw_events="other_events", refresh_activity=False, key_map=key_map
+        )
+    assert con.execute(f"SELECT count(*) FROM {key_map}").fetchall()[0][0] > 0

@@ -6,10 +6,12 @@ from typing import Any
 
 import pandas as pd
 from dagster import (
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     BackfillPolicy,
     Backoff,
     BetaWarning,
+    DagsterError,
     Jitter,
     MetadataValue,
     PreviewWarning,
@@ -38,6 +40,16 @@ IO_RETRY = RetryPolicy(
 def as_of_dates(context: AssetExecutionContext) -> list[date]:
     """Every as-of date this run materializes (one for a normal run, several in a range backfill)."""
     return [date.fromisoformat(key) for key in context.partition_keys]
+
+
+def run_key_of(context: AssetExecutionContext | AssetCheckExecutionContext) -> str | None:
+    """The id of the run, under which its steps share work done once per run (the activity check,
+    ``ingest.refresh_stale_activity``); None for an asset or check invoked directly, outside a
+    run, so that each such call does its own."""
+    try:
+        return context.run.run_id
+    except DagsterError:  # directly invoked: the context has no run
+        return None
 
 
 def attach_date_metadata(

@@ -13,6 +13,7 @@ from segmentation_assets.assets.common import (
     as_of_dates,
     attach_date_metadata,
     frame_metadata,
+    run_key_of,
 )
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
@@ -41,7 +42,9 @@ def merged_ids(
     with warehouse.connection() as con:
         identity.ensure_identity_tables(con)
         for as_of in as_of_dates(context):
-            resolution = identity.build_merged_ids(con, as_of, settings.window_days)
+            resolution = identity.build_merged_ids(
+                con, as_of, settings.window_days, run_key=run_key_of(context)
+            )
             mapping = resolution.mapping.assign(as_of_date=as_of)[
                 ["as_of_date", "internal_customer_id", "surviving_id"]
             ]

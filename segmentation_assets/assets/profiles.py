@@ -14,6 +14,7 @@ from segmentation_assets.assets.common import (
     as_of_dates,
     attach_date_metadata,
     frame_metadata,
+    run_key_of,
 )
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import (
@@ -47,7 +48,13 @@ def profiles(
     metadata: dict[str, Any] = {}
     with warehouse.connection() as con:
         for as_of in as_of_dates(context):
-            build = build_profiles(con, as_of, settings.window_days, settings.value_model())
+            build = build_profiles(
+                con,
+                as_of,
+                settings.window_days,
+                settings.value_model(),
+                run_key=run_key_of(context),
+            )
             frame = build.profiles
             run = pd.DataFrame(
                 {

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -16,12 +16,16 @@ from segmentation_assets.assets.common import (
     as_of_dates,
     attach_date_metadata,
     frame_metadata,
+    run_key_of,
 )
 from segmentation_assets.assets.segments import previous_date
+from segmentation_assets.identity import MERGED_IDS_TABLE
+from segmentation_assets.ingest import CUSTOMER_KEYS_TABLE, refresh_stale_activity
 from segmentation_assets.llm.rules_model import assess_segment
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.profiles import (
     build_profiles,
+    customer_key_map,
     profiled_customers_by_window,
     stored_profiles,
 )
@@ -66,7 +70,7 @@ def robustness(
     metadata: dict[str, Any] = {}
     with warehouse.connection() as con:
         for as_of in as_of_dates(context):
-            result = assess_date(con, as_of, settings, log=context.log)
+            result = assess_date(con, as_of, settings, log=context.log, run_key=run_key_of(context))
             params = {"d": as_of}
             robustness_rows, validation_rows = result.robustness_rows, result.validation_rows
             with transaction(con):
@@ -213,6 +217,7 @@ def window_profiles(
     as_of: date,
     base: SegmentationResult,
     settings: PipelineSettingsResource,
+    run_key: str | None = None,
 ) -> dict[int, pd.DataFrame]:
     """Profiles over each shorter sensitivity window, of the customers the window refit uses.
 
@@ -226,38 +231,59 @@ def window_profiles(
     dropout fit 365 days, not 90), and fitting on every buyer needs the whole population's
     aggregation, which is the cost this avoids; a uniform sample of 20,000 customers estimates the
     handful of parameters closely, and only churn_risk of the default clustering features uses them.
+    The identity snapshot's key map is made once for every window (0.7-1.2 s each at a million
+    customers); ``run_key``: see :func:`~segmentation_assets.profiles.aggregate_profiles_sql`.
     """
     # One Index for every window: its hash table is built once (see window_sample).
     base_customers = pd.Index(base.assignments["customer_id"])
     windows = sorted({d for d in settings.sensitivity_windows_days if d < settings.window_days})
-    # One pass finds every window's customers (and checks the activity of the longest for staleness).
-    customers = profiled_customers_by_window(con, as_of, windows)
-    out: dict[int, pd.DataFrame] = {}
-    for days in windows:
-        eligible = customers[days]
-        chosen = window_sample(
-            eligible,
-            base_customers,
-            days,
-            sample_size=settings.robustness_sample_size,
-            random_state=settings.random_state,
+    if not windows:
+        return {}
+    # The activity of the longest window is checked first: a rewritten day can give new ids keys,
+    # which the key map must then hold.
+    refresh_stale_activity(con, as_of - timedelta(days=windows[-1] - 1), as_of, run_key)
+    key_map = customer_key_map(
+        con, as_of, CUSTOMER_KEYS_TABLE, MERGED_IDS_TABLE, name="_robustness_customer_key_map"
+    )
+    try:
+        # One pass finds every window's customers.
+        customers = profiled_customers_by_window(
+            con, as_of, windows, refresh_activity=False, key_map=key_map
         )
-        sampled = len(chosen) < len(eligible)
-        out[days] = build_profiles(
-            con,
-            as_of,
-            days,
-            settings.value_model(),
-            customers=chosen if sampled else None,
-            refresh_activity=False,
-        ).profiles
+        out: dict[int, pd.DataFrame] = {}
+        for days in windows:
+            eligible = customers[days]
+            chosen = window_sample(
+                eligible,
+                base_customers,
+                days,
+                sample_size=settings.robustness_sample_size,
+                random_state=settings.random_state,
+            )
+            sampled = len(chosen) < len(eligible)
+            out[days] = build_profiles(
+                con,
+                as_of,
+                days,
+                settings.value_model(),
+                customers=chosen if sampled else None,
+                refresh_activity=False,
+                key_map=key_map,
+            ).profiles
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {key_map}")
     return out
 
 
 def assess_date(
-    con: Any, as_of: date, settings: PipelineSettingsResource, log: Any = None
+    con: Any,
+    as_of: date,
+    settings: PipelineSettingsResource,
+    log: Any = None,
+    run_key: str | None = None,
 ) -> DateAssessment:
-    """Robustness, validation and economics of the clusters of ``as_of`` (reads only)."""
+    """Robustness, validation and economics of the clusters of ``as_of`` (reads only; ``run_key``:
+    see :func:`window_profiles`)."""
     params = {"d": as_of}
     profiles = stored_profiles(con, as_of)
     segments = con.execute("SELECT * FROM segments WHERE as_of_date = $d", params).df()
@@ -273,7 +299,7 @@ def assess_date(
     ids = dict(zip(segments["segment_index"].astype(int), segments["segment_id"], strict=True))
     with native_thread_limit(settings.native_threads):
         base, source = base_result(con, as_of, profiles, assignments, ids, config, log)
-    alt = window_profiles(con, as_of, base, settings)
+    alt = window_profiles(con, as_of, base, settings, run_key)
     previous = previous_date(con, "segment_assignments", as_of)
     prev_assignments = (
         con.execute(

@@ -15,6 +15,7 @@ from dagster import (
     asset_check,
 )
 
+from segmentation_assets.assets.common import run_key_of
 from segmentation_assets.assets.identity import merged_ids
 from segmentation_assets.assets.profiles import profiles
 from segmentation_assets.checks.common import DUCKDB_POOL, check_dates
@@ -244,7 +245,7 @@ def profiles_every_event_id_resolves(
             oldest = _window_start(con, as_of)
             window = "event_date BETWEEN $start AND $d"
             if activity_layout_is_current(con, ["daily"]):
-                stale = stale_activity_days(con, oldest, as_of)
+                stale = stale_activity_days(con, oldest, as_of, run_key_of(context))
             else:
                 # Activity not (yet) keyed by the id dictionary: every day is read from raw_events.
                 stale = [oldest + timedelta(days=n) for n in range((as_of - oldest).days + 1)]

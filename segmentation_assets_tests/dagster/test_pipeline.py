@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
-from segmentation_assets_tests.dagster.conftest import AS_OF, PipelineWorld
+from segmentation_assets import ingest
+from segmentation_assets.checks import profile_checks
+from segmentation_assets_tests.dagster.conftest import AS_OF, WINDOW_DAYS, PipelineWorld
 from segmentation_assets_tests.dagster.test_definitions import CHECKS, FRESHNESS_CHECKS
 
 #: What a pipeline run evaluates: the freshness checks are the freshness sensor's.
@@ -75,12 +79,34 @@ def test_every_asset_check_passed(pipeline_world: PipelineWorld) -> None:
     assert len(results) == len(CHECK_NAMES)  # every check of every stage ran
 
 
-def test_rematerializing_a_partition_leaves_identical_tables(pipeline_world: PipelineWorld) -> None:
+def test_rematerializing_a_partition_leaves_identical_tables(
+    pipeline_world: PipelineWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = _snapshot(pipeline_world.warehouse)
+    scans: list[tuple[dt.date, dt.date]] = []
+    scan_for_stale_days = ingest.stale_activity_days
+
+    def counted(con: duckdb.DuckDBPyConnection, first, last, run_key=None):  # type: ignore[no-untyped-def]
+        if not ingest.activity_checked_in_run(con, run_key, first, last):
+            scans.append((first, last))
+        return scan_for_stale_days(con, first, last, run_key)
+
+    monkeypatch.setattr(ingest, "stale_activity_days", counted)
+    monkeypatch.setattr(profile_checks, "stale_activity_days", counted)
     result = pipeline_world.defs.resolve_job_def("segmentation_pipeline").execute_in_process(
         instance=pipeline_world.instance, partition_key=AS_OF.isoformat()
     )
     assert result.success
+    # The activity of the window was checked against raw_events once in the run, by its first
+    # reader (identity); the profiles, their event-id check and the robustness windows lie inside
+    # that window and trusted the check.
+    window = (AS_OF - dt.timedelta(days=WINDOW_DAYS - 1), AS_OF)
+    assert scans == [window]
+    con = duckdb.connect(pipeline_world.warehouse, read_only=True)
+    try:
+        assert con.execute("SELECT * FROM activity_checks").fetchall() == [(result.run_id, *window)]
+    finally:
+        con.close()
     after = _snapshot(pipeline_world.warehouse)
     for table in STAGE_TABLES:
         pd.testing.assert_frame_equal(before[table], after[table], obj=table)
