@@ -451,10 +451,17 @@ def write_activity(
 
     Runs inside the caller's transaction (the ingest writes a window's events and their activity
     together). Any window a run recorded as checked is forgotten: its activity may be what changed
-    (:func:`activity_checked_in_run`)."""
+    (:func:`activity_checked_in_run`); so are kept key totals of a window holding these days."""
     days = {"day_start": start, "day_end": end}
     if table_exists(con, ACTIVITY_CHECKS_TABLE):
         con.execute(f"DELETE FROM {ACTIVITY_CHECKS_TABLE}")
+    if table_exists(con, KEY_TOTALS_WINDOW_TABLE):
+        # Totals of a window holding any of these days no longer sum their activity.
+        con.execute(
+            f"DELETE FROM {KEY_TOTALS_WINDOW_TABLE} "
+            "WHERE window_start < $day_end AND as_of_date >= $day_start",
+            days,
+        )
     register_customer_keys(con, start, end, raw_events)
     for grain, (table, _) in ACTIVITY_TABLES.items():
         con.execute(
@@ -509,6 +516,13 @@ def ensure_activity_tables(con: duckdb.DuckDBPyConnection) -> None:
             if row and row[0] is not None:
                 write_activity(con, row[0], row[1] + timedelta(days=1))
 
+
+#: The per-customer-key totals of the daily activity of the latest profile window of the whole
+#: population (sql/customer_key_totals.sql), kept so that the next night moves that window by a day
+#: instead of summing a year of activity again; KEY_TOTALS_WINDOW_TABLE holds its window (one row,
+#: none when the totals may no longer match the activity).
+KEY_TOTALS_TABLE = "profile_key_totals"
+KEY_TOTALS_WINDOW_TABLE = "profile_key_totals_window"
 
 #: Windows whose activity a run has checked against raw_events (rows of the latest run only).
 ACTIVITY_CHECKS_TABLE = "activity_checks"

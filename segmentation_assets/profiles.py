@@ -17,11 +17,15 @@ import pandas as pd
 from segmentation_assets import ingest, sql
 from segmentation_assets.rfm import rfm_columns
 from segmentation_assets.traits import PROFILE_COLUMNS
-from segmentation_assets.warehouse import read_frame
+from segmentation_assets.warehouse import read_frame, table_exists, transaction
 
 PROFILES_TABLE = "profiles"
 #: One row per as-of date: the window and value-model facts the profiles were built with.
 PROFILE_RUNS_TABLE = "profile_runs"
+
+#: A kept window further back than this is summed again rather than moved: each day moved reads
+#: two days of activity, and a month of them costs about what summing the window does.
+MAX_KEY_TOTALS_MOVE_DAYS = 31
 
 #: Helper columns the SQL returns for the value model; they are not traits and are not stored.
 _VALUE_MODEL_INPUTS = (
@@ -104,7 +108,13 @@ def aggregate_profiles_sql(
         selection = "_profile_selected_customers"
         ids = pd.DataFrame({"customer_id": pd.unique(pd.Series(list(customers), dtype=object))})
         con.register(selection, ids)
+    # The whole population's per-key totals come from the kept totals of the previous night's
+    # window, moved by a day (customer_key_totals.sql); a sample sums its own keys' activity.
+    key_totals = None
+    if customers is None and raw_events == ingest.RAW_EVENTS_TABLE:
+        key_totals = window_key_totals(con, window_start, as_of)
     templates = {
+        "key_totals": key_totals,
         "daily_activity": tables["daily"],
         "category_activity": tables["categories"],
         "device_activity": tables["devices"],
@@ -116,22 +126,83 @@ def aggregate_profiles_sql(
     totals = "_profile_activity_totals"
     try:
         # Two statements, not one: see the header of customer_profiles.sql.
+        query = sql.duckdb_sql("customer_profiles.sql", only_activity_totals=True, **templates)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {totals} AS "
-            + sql.duckdb_sql("customer_profiles.sql", only_activity_totals=True, **templates),
-            params,
+            f"CREATE OR REPLACE TEMP TABLE {totals} AS {query}", sql.used_params(params, query)
         )
         query = sql.duckdb_sql("customer_profiles.sql", activity_totals=totals, **templates)
-        frame = con.execute(query, params).df()
+        frame = con.execute(query, sql.used_params(params, query)).df()
     finally:
         if selection is not None:
             con.unregister(selection)
     # Dropped on success only: after a failure the connection may refuse statements, and the
     # temporary table goes with the connection anyway.
     con.execute(f"DROP TABLE {totals}")
+    if key_totals == _UNKEPT_KEY_TOTALS:
+        con.execute(f"DROP TABLE {key_totals}")
     if own_key_map:
         con.execute(f"DROP TABLE {key_map}")
     return frame
+
+
+_UNKEPT_KEY_TOTALS = "_profile_key_totals"
+
+
+def kept_key_totals_window(con: Any) -> tuple[date, date] | None:
+    """(window_start, as_of) of the kept per-key totals, or None when there are none (or they no
+    longer match the activity: an activity write inside their window forgets them)."""
+    if not table_exists(con, ingest.KEY_TOTALS_WINDOW_TABLE) or not table_exists(
+        con, ingest.KEY_TOTALS_TABLE
+    ):
+        return None
+    rows = con.execute(
+        f"SELECT window_start, as_of_date FROM {ingest.KEY_TOTALS_WINDOW_TABLE}"
+    ).fetchall()
+    return (rows[0][0], rows[0][1]) if len(rows) == 1 else None
+
+
+def window_key_totals(con: Any, window_start: date, as_of: date) -> str:
+    """The table of the per-customer-key totals of the daily activity in [window_start, as_of]
+    (sql/customer_key_totals.sql), for activity already checked against raw_events.
+
+    The totals of the latest window asked for are kept in the warehouse (``ingest.KEY_TOTALS_TABLE``).
+    A later window that overlaps them, at most :data:`MAX_KEY_TOTALS_MOVE_DAYS` on, is made by
+    moving them: the days that entered are added and the days that left taken out, which reads two
+    days of activity for a nightly run instead of a year of it. The same window reads them as they
+    are. Otherwise the window's activity is summed; the result replaces the kept totals unless its
+    window ends before theirs (a backfill of a past date), which gets a temporary table instead so
+    the next night can still move the kept ones.
+    """
+    kept = kept_key_totals_window(con)
+    if kept == (window_start, as_of):
+        return ingest.KEY_TOTALS_TABLE
+    params: dict[str, Any] = {"window_start": window_start, "as_of_date": as_of}
+    if (
+        kept is not None
+        and kept[0] <= window_start <= kept[1] + timedelta(days=1)
+        and kept[1] < as_of <= kept[1] + timedelta(days=MAX_KEY_TOTALS_MOVE_DAYS)
+    ):
+        query = sql.duckdb_sql("customer_key_totals.sql", previous_totals=ingest.KEY_TOTALS_TABLE)
+        params.update(previous_window_start=kept[0], previous_as_of_date=kept[1])
+    else:
+        query = sql.duckdb_sql("customer_key_totals.sql")
+        if kept is not None and as_of < kept[1]:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {_UNKEPT_KEY_TOTALS} AS {query}", params)
+            return _UNKEPT_KEY_TOTALS
+    staged = f"{ingest.KEY_TOTALS_TABLE}_next"
+    with transaction(con):
+        con.execute(f"CREATE OR REPLACE TABLE {staged} AS {query}", params)
+        con.execute(f"DROP TABLE IF EXISTS {ingest.KEY_TOTALS_TABLE}")
+        con.execute(f"ALTER TABLE {staged} RENAME TO {ingest.KEY_TOTALS_TABLE}")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {ingest.KEY_TOTALS_WINDOW_TABLE} "
+            "(window_start DATE NOT NULL, as_of_date DATE NOT NULL)"
+        )
+        con.execute(
+            f"INSERT INTO {ingest.KEY_TOTALS_WINDOW_TABLE} VALUES ($window_start, $as_of_date)",
+            {"window_start": window_start, "as_of_date": as_of},
+        )
+    return ingest.KEY_TOTALS_TABLE
 
 
 def customer_key_map(

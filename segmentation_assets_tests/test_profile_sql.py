@@ -12,6 +12,7 @@ from segmentation_assets import export_folder, identity, ingest, warehouse
 from segmentation_assets.profiles import (
     aggregate_profiles_sql,
     customer_key_map,
+    kept_key_totals_window,
     profiled_customers,
     profiled_customers_by_window,
 )
@@ -185,3 +186,37 @@ def test_one_key_map_serves_several_windows_of_a_date(con) -> None:
             con, AS_OF, 365, raw_events="other_events", refresh_activity=False, key_map=key_map
         )
     assert con.execute(f"SELECT count(*) FROM {key_map}").fetchall()[0][0] > 0
+
+
+def test_kept_key_totals_moved_night_by_night_give_the_summed_rows(con, tmp_path: Path) -> None:
+    """The whole population's profiles move the kept per-key totals from one night to the next;
+    every row equals the one summing the window's activity (a selection of every customer sums its
+    own keys' activity). Days leave the 3-day window, so keys lose their first day or all events."""
+    everyone = [
+        r[0] for r in con.execute("SELECT internal_customer_id FROM customer_keys").fetchall()
+    ]
+
+    def moved_and_summed(as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+        moved = aggregate_profiles_sql(con, as_of, 3)
+        return moved, aggregate_profiles_sql(con, as_of, 3, customers=everyone)
+
+    start = dt.date(2025, 3, 1)
+    for as_of, kept in (
+        (dt.date(2025, 3, 3), (start, dt.date(2025, 3, 3))),  # summed, then kept
+        (dt.date(2025, 3, 4), (dt.date(2025, 3, 2), dt.date(2025, 3, 4))),  # moved by a day
+        (dt.date(2025, 3, 6), (dt.date(2025, 3, 4), dt.date(2025, 3, 6))),  # by two
+        (dt.date(2025, 3, 7), (dt.date(2025, 3, 5), AS_OF)),
+        (AS_OF, (dt.date(2025, 3, 5), AS_OF)),  # the same window: read as kept
+        (dt.date(2025, 3, 5), (dt.date(2025, 3, 5), AS_OF)),  # a backfill leaves them for the night
+    ):
+        moved, summed = moved_and_summed(as_of)
+        assert len(moved) > 0
+        pd.testing.assert_frame_equal(moved, summed, obj=str(as_of))
+        assert kept_key_totals_window(con) == kept
+    # Re-ingesting a day of the kept window forgets the totals; the next night sums again.
+    views = export_folder.register_views(con, write_fixture_export(tmp_path / "again"))
+    ingest.ingest_window(con, views, dt.date(2025, 3, 6), dt.date(2025, 3, 7))
+    assert kept_key_totals_window(con) is None
+    moved, summed = moved_and_summed(AS_OF)
+    pd.testing.assert_frame_equal(moved, summed)
+    assert kept_key_totals_window(con) == (dt.date(2025, 3, 5), AS_OF)

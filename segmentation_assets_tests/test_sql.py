@@ -17,6 +17,7 @@ TEMPLATE_CONTEXT = {
         "merged_ids": "merged_ids",
     },
     "customer_key_map.sql": {"customer_keys": "customer_keys", "merged_ids": "merged_ids"},
+    "customer_key_totals.sql": {"daily_activity": "customer_daily_activity"},
     "register_customer_keys.sql": {"raw_events": "raw_events", "customer_keys": "customer_keys"},
     "customer_activity.sql": {"grain": "daily", "raw_events": "raw_events"},
     "classify_staged_events.sql": {},
@@ -49,6 +50,12 @@ def test_each_profile_step_transpiles_to_one_duckdb_statement(step: dict[str, ob
         "customer_profiles.sql", **TEMPLATE_CONTEXT["customer_profiles.sql"], **step
     )
     assert statement.lstrip().upper().startswith(("SELECT", "WITH", "/*"))
+
+
+def test_moving_key_totals_transpiles_to_one_duckdb_statement() -> None:
+    statement = sql.duckdb_sql("customer_key_totals.sql", previous_totals="previous_totals")
+    assert statement.lstrip().upper().startswith(("SELECT", "WITH", "/*"))
+    assert "$previous_window_start" in statement and "$previous_as_of_date" in statement
 
 
 def test_every_activity_grain_transpiles() -> None:

@@ -22,13 +22,14 @@ count. Percentages are rescaled to the whole table with counts from the same sca
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import pandas as pd
+
+from segmentation_assets.sql import used_params
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -333,11 +334,6 @@ class _Screened:
         return round(summary["unexpected_count"] / base * 100, 4)
 
 
-def _used(params: Mapping[str, Any], sql: str) -> dict[str, Any]:
-    """The parameters ``sql`` names (DuckDB rejects extra ones)."""
-    return {k: v for k, v in params.items() if re.search(rf"\${re.escape(k)}\b", sql)}
-
-
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -476,7 +472,7 @@ def _screen(relation: Relation, expectations: Sequence[Expectation]) -> _Screene
             f"SELECT * FROM (SELECT {columns}, FALSE FROM __gx_s WHERE NOT __gx_suspect "
             f"LIMIT {CLEAN_SAMPLE_ROWS})"
         )
-        frame = con.execute(query, _used(params | screen.params, query)).df()
+        frame = con.execute(query, used_params(params | screen.params, query)).df()
         flagged = bool(frame.pop("__gx_suspect").any())
         if "__gx_none" in frame.columns:
             frame = frame.drop(columns="__gx_none")
@@ -487,7 +483,7 @@ def _screen(relation: Relation, expectations: Sequence[Expectation]) -> _Screene
             aggregates[f"count(*) FILTER (WHERE {domain})"] = None
             aggregates[f"count(*) FILTER (WHERE {domain} AND {missing})"] = None
         query = f"SELECT {', '.join(aggregates)} FROM {source} AS r"
-        row = con.execute(query, _used(params | screen.params, query)).fetchone()
+        row = con.execute(query, used_params(params | screen.params, query)).fetchone()
     finally:
         if temp is not None:
             con.execute(f"DROP TABLE IF EXISTS {temp}")

@@ -7,6 +7,8 @@ it and raises on any construct DuckDB cannot express, so a silently different qu
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -42,6 +44,11 @@ def _transpile(bigquery_sql: str) -> tuple[str, ...]:
             bigquery_sql, read="bigquery", write="duckdb", unsupported_level=ErrorLevel.RAISE
         )
     )
+
+
+def used_params(params: Mapping[str, Any], duckdb_sql: str) -> dict[str, Any]:
+    """The parameters ``duckdb_sql`` names (DuckDB rejects extra ones)."""
+    return {k: v for k, v in params.items() if re.search(rf"\${re.escape(k)}\b", duckdb_sql)}
 
 
 def to_duckdb(bigquery_sql: str) -> list[str]:

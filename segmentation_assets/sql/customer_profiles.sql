@@ -29,6 +29,7 @@
 {%- set given_key_map = key_map | default(none) %}
 {%- set key_map = given_key_map or 'key_map' %}
 {%- set activity_totals = activity_totals | default(none) %}
+{%- set key_totals = key_totals | default(none) %}
 {%- set only_activity_totals = only_activity_totals | default(false) %}
 {%- set hours = ('events_h00 events_h01 events_h02 events_h03 events_h04 events_h05 events_h06 events_h07 events_h08 events_h09 events_h10 events_h11 '
     'events_h12 events_h13 events_h14 events_h15 events_h16 events_h17 events_h18 events_h19 events_h20 events_h21 events_h22 events_h23').split() %}
@@ -55,37 +56,13 @@ selected_keys AS (
 {%- if activity_totals %}
 activity AS (SELECT * FROM {{ activity_totals }}),
 {%- else %}
-daily AS (
-  SELECT
-    e.*,
-    MOD(DATE_DIFF(e.event_date, DATE '1970-01-05', DAY), 7) + 1 AS iso_weekday
-  FROM {{ daily_activity }} AS e
-  WHERE e.event_date BETWEEN @window_start AND @as_of_date{{ only_selected('e') }}
-),
 key_activity AS (
-  SELECT
-    customer_key,
-    MIN(event_date) AS first_event_date,
-    MAX(event_date) AS last_event_date,
-    SUM(events) AS events,
-    SUM(sessions) AS sessions,
-    SUM(mobile_sessions) AS mobile_sessions,
-    SUM(item_views) AS item_views,
-    SUM(category_views) AS category_views,
-    SUM(cart_adds) AS cart_adds,
-    SUM(cart_removes) AS cart_removes,
-    SUM(emails_delivered) AS emails_delivered,
-    SUM(emails_opened) AS emails_opened,
-    SUM(emails_clicked) AS emails_clicked,
-    SUM(IF(iso_weekday >= 6, events, 0)) AS weekend_events,
-    {%- for day in range(1, 8) %}
-    SUM(IF(iso_weekday = {{ day }}, events, 0)) AS events_wd{{ day }},
-    {%- endfor %}
-    {%- for hour in hours %}
-    SUM({{ hour }}) AS {{ hour }}{{ ',' if not loop.last }}
-    {%- endfor %}
-  FROM daily
-  GROUP BY customer_key
+{%- if key_totals %}
+  -- Per-key totals of the window that the caller made (customer_key_totals.sql).
+  SELECT * FROM {{ key_totals }}
+{%- else %}
+  {% filter indent(2) %}{% include 'customer_key_totals.sql' %}{% endfilter %}
+{%- endif %}
 ),
 activity_sums AS (
   SELECT
