@@ -46,7 +46,7 @@ def child(code_root: str, warehouse: str, as_of: date, step: str, out: str) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse", required=True)
-    parser.add_argument("--old-code", required=True, help="a worktree of the commit to compare")
+    parser.add_argument("--old-code", help="a worktree of the commit to compare (required)")
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 1, 1))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -55,6 +55,8 @@ def main() -> None:
         code_root, step, out = args.child
         child(code_root, args.warehouse, args.as_of, step, out)
         return
+    if not args.old_code:
+        parser.error("--old-code is required")
 
     import pandas as pd
 
