@@ -17,7 +17,7 @@ import pandas as pd
 from segmentation_assets import ingest, sql
 from segmentation_assets.rfm import rfm_columns
 from segmentation_assets.traits import PROFILE_COLUMNS
-from segmentation_assets.warehouse import read_frame, table_exists, transaction
+from segmentation_assets.warehouse import is_read_only, read_frame, table_exists, transaction
 
 PROFILES_TABLE = "profiles"
 #: One row per as-of date: the window and value-model facts the profiles were built with.
@@ -171,7 +171,7 @@ def window_key_totals(con: Any, window_start: date, as_of: date) -> str:
     days of activity for a nightly run instead of a year of it. The same window reads them as they
     are. Otherwise the window's activity is summed; the result replaces the kept totals unless its
     window ends before theirs (a backfill of a past date), which gets a temporary table instead so
-    the next night can still move the kept ones.
+    the next night can still move the kept ones. A read-only connection keeps nothing either.
     """
     kept = kept_key_totals_window(con)
     if kept == (window_start, as_of):
@@ -186,9 +186,9 @@ def window_key_totals(con: Any, window_start: date, as_of: date) -> str:
         params.update(previous_window_start=kept[0], previous_as_of_date=kept[1])
     else:
         query = sql.duckdb_sql("customer_key_totals.sql")
-        if kept is not None and as_of < kept[1]:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_UNKEPT_KEY_TOTALS} AS {query}", params)
-            return _UNKEPT_KEY_TOTALS
+    if (kept is not None and as_of < kept[1]) or is_read_only(con):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_UNKEPT_KEY_TOTALS} AS {query}", params)
+        return _UNKEPT_KEY_TOTALS
     staged = f"{ingest.KEY_TOTALS_TABLE}_next"
     with transaction(con):
         con.execute(f"CREATE OR REPLACE TABLE {staged} AS {query}", params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -220,3 +221,16 @@ def test_kept_key_totals_moved_night_by_night_give_the_summed_rows(con, tmp_path
     moved, summed = moved_and_summed(AS_OF)
     pd.testing.assert_frame_equal(moved, summed)
     assert kept_key_totals_window(con) == (dt.date(2025, 3, 5), AS_OF)
+
+
+def test_a_read_only_warehouse_is_profiled_without_keeping_totals(con, tmp_path: Path) -> None:
+    con.execute(f"ATTACH '{tmp_path / 'copy.duckdb'}' AS copy")
+    con.execute("COPY FROM DATABASE memory TO copy")
+    con.execute("DETACH copy")
+    expected = aggregate_profiles_sql(con, AS_OF, 3)
+    read_only = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
+    read_only.execute("SET TimeZone = 'UTC'")
+    assert kept_key_totals_window(read_only) is None
+    got = aggregate_profiles_sql(read_only, AS_OF, 3, refresh_activity=False)
+    pd.testing.assert_frame_equal(got, expected)
+    assert kept_key_totals_window(read_only) is None
