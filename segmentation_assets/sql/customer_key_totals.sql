@@ -20,6 +20,10 @@
     'emails_delivered emails_opened emails_clicked').split() %}
 {%- set hours = [] %}
 {%- for hour in range(24) %}{% set _ = hours.append('events_h%02d' % hour) %}{% endfor %}
+{#- Every summed column, in the order of the result. #}
+{%- set totals = counts + ['weekend_events'] %}
+{%- for day in range(1, 8) %}{% set _ = totals.append('events_wd%d' % day) %}{% endfor %}
+{%- set totals = totals + hours %}
 {%- set weekday = "MOD(DATE_DIFF(e.event_date, DATE '1970-01-05', DAY), 7) + 1" %}
 {%- macro sums(sign) %}
     {%- for column in counts %}
@@ -65,14 +69,8 @@ moved AS (
     p.first_event_date AS previous_first_event_date,
     c.first_added_date,
     COALESCE(c.last_added_date, p.last_event_date) AS last_event_date,
-    {%- for column in counts + ['weekend_events'] %}
-    COALESCE(p.{{ column }}, 0) + COALESCE(c.{{ column }}, 0) AS {{ column }},
-    {%- endfor %}
-    {%- for day in range(1, 8) %}
-    COALESCE(p.events_wd{{ day }}, 0) + COALESCE(c.events_wd{{ day }}, 0) AS events_wd{{ day }},
-    {%- endfor %}
-    {%- for hour in hours %}
-    COALESCE(p.{{ hour }}, 0) + COALESCE(c.{{ hour }}, 0) AS {{ hour }}{{ ',' if not loop.last }}
+    {%- for column in totals %}
+    COALESCE(p.{{ column }}, 0) + COALESCE(c.{{ column }}, 0) AS {{ column }}{{ ',' if not loop.last }}
     {%- endfor %}
   FROM {{ previous_totals }} AS p
   FULL OUTER JOIN change AS c ON c.customer_key = p.customer_key
@@ -94,14 +92,8 @@ SELECT
     ELSE f.first_event_date
   END AS first_event_date,
   m.last_event_date,
-  {%- for column in counts + ['weekend_events'] %}
-  m.{{ column }},
-  {%- endfor %}
-  {%- for day in range(1, 8) %}
-  m.events_wd{{ day }},
-  {%- endfor %}
-  {%- for hour in hours %}
-  m.{{ hour }}{{ ',' if not loop.last }}
+  {%- for column in totals %}
+  m.{{ column }}{{ ',' if not loop.last }}
   {%- endfor %}
 FROM moved AS m
 LEFT JOIN first_days AS f ON f.customer_key = m.customer_key
