@@ -26,6 +26,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from segmentation_assets.warehouse import replace_rows, table_exists, transaction
+
 
 @dataclass(frozen=True)
 class IdentityResolution:
@@ -170,10 +172,26 @@ MERGED_IDS_TABLE = "merged_ids"
 CONFLICTS_TABLE = "identity_conflicts"
 
 
+@dataclass(frozen=True)
+class IdentityInputs:
+    """What an as-of date's identity snapshot is resolved from.
+
+    ``history`` (columns internal_customer_id, past_id) and ``merges`` (internal_customer_id,
+    merged_customer_id, timestamp) are the merge edges, small next to the population; the ids seen
+    (with events in the window, or in the customer-ids snapshot) stay in the database as
+    ``seen_sql`` with its ``params``: a million of them never need to reach Python.
+    """
+
+    history: pd.DataFrame
+    merges: pd.DataFrame
+    seen_sql: str
+    params: dict[str, Any]
+
+
 def load_identity_inputs(
     con: Any, as_of: date, window_days: int, run_key: str | None = None
-) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """Id history, ids seen, and merge events that the as-of date's identity snapshot uses.
+) -> IdentityInputs:
+    """Id history, merge events and (as SQL) the ids seen that the as-of date's snapshot uses.
 
     ``run_key`` (the Dagster run's id) records the activity check of the window for the run's later
     steps (``ingest.refresh_stale_activity``).
@@ -188,7 +206,6 @@ def load_identity_inputs(
         ids_with_activity_sql,
         refresh_stale_activity,
     )
-    from segmentation_assets.warehouse import table_exists
 
     window_start = as_of - timedelta(days=window_days - 1)
     history = pd.DataFrame(columns=["internal_customer_id", "past_id"])
@@ -203,8 +220,8 @@ def load_identity_inputs(
             f"SELECT coalesce(min(snapshot_date) FILTER (snapshot_date >= $d), max(snapshot_date)) "
             f"FROM {ID_HISTORY_SNAPSHOTS_TABLE}",
             {"d": as_of},
-        ).fetchone()
-        snapshot = row[0] if row else None
+        ).fetchall()
+        snapshot = row[0][0] if row else None
         if snapshot is not None:
             history = con.execute(
                 f"SELECT internal_customer_id, past_id FROM {ID_HISTORY_SNAPSHOTS_TABLE} "
@@ -216,28 +233,75 @@ def load_identity_inputs(
                 "WHERE snapshot_date = $s"
             )
             params["s"] = snapshot
-    # Distinct and sorted by the database (byte order of UTF-8, which is Python's order of str), so
-    # resolve_identities only has to check them.
-    seen = con.execute(
-        f"SELECT DISTINCT internal_customer_id FROM ({seen_sql}) "
-        "WHERE internal_customer_id IS NOT NULL ORDER BY 1",
-        params,
-    ).df()["internal_customer_id"]
     merges = con.execute(
         f"SELECT internal_customer_id, merged_customer_id, event_timestamp AS timestamp "
         f"FROM {RAW_EVENTS_TABLE} WHERE source_table = 'merge' AND merged_customer_id IS NOT NULL"
     ).df()
-    return history, seen, merges
+    return IdentityInputs(history, merges, seen_sql, params)
 
 
-def build_merged_ids(
+@dataclass(frozen=True)
+class MergedIdsSnapshot:
+    """What :func:`write_merged_ids` wrote for one as-of date: the counts of its ``merged_ids`` rows
+    (``ids``; ``surviving_customers``, the distinct survivors; ``merged_ids``, the ids mapped to
+    another id) and its ``identity_conflicts`` rows (``conflicts``)."""
+
+    ids: int
+    surviving_customers: int
+    merged_ids: int
+    conflicts: pd.DataFrame
+
+
+_EDGE_MAPPING = "_identity_edge_mapping"
+
+
+def write_merged_ids(
     con: Any, as_of: date, window_days: int, run_key: str | None = None
-) -> IdentityResolution:
-    """Resolve the identity graph as of ``as_of`` from what raw_events and the snapshots hold
-    (``run_key``: see :func:`load_identity_inputs`)."""
-    history, seen, merges = load_identity_inputs(con, as_of, window_days, run_key)
+) -> MergedIdsSnapshot:
+    """Resolve the identity graph as of ``as_of`` from what raw_events and the snapshots hold, and
+    replace that date's rows of ``merged_ids`` and ``identity_conflicts`` in one transaction
+    (``run_key``: see :func:`load_identity_inputs`).
+
+    Only the ids the merges mention are resolved in Python (:func:`resolve_identities`); every
+    other id seen is its own survivor, so the database maps the seen ids through that small
+    mapping and writes the rows itself, sorted by id. The rows are the ones
+    ``resolve_identities(history, seen_ids, merges)`` gives: an id without a merge edge is a
+    component of its own, whatever else is seen.
+    """
+    inputs = load_identity_inputs(con, as_of, window_days, run_key)
     as_of_end = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=UTC)
-    return resolve_identities(history, seen, merges, as_of_end=as_of_end)
+    edges = resolve_identities(inputs.history, None, inputs.merges, as_of_end=as_of_end)
+    conflicts = edges.conflicts.assign(as_of_date=as_of)[
+        ["as_of_date", "conflict_type", "ids", "chosen_survivor"]
+    ]
+    params = {**inputs.params, "as_of": as_of}
+    con.register(_EDGE_MAPPING, edges.mapping)
+    try:
+        with transaction(con):
+            con.execute(f"DELETE FROM {MERGED_IDS_TABLE} WHERE as_of_date = $d", {"d": as_of})
+            con.execute(
+                f"INSERT INTO {MERGED_IDS_TABLE} (as_of_date, internal_customer_id, surviving_id) "
+                "SELECT $as_of, ids.internal_customer_id, "
+                "coalesce(e.surviving_id, ids.internal_customer_id) "
+                f"FROM (SELECT internal_customer_id FROM ({inputs.seen_sql}) "
+                "WHERE internal_customer_id IS NOT NULL "
+                f"UNION SELECT internal_customer_id FROM {_EDGE_MAPPING}) AS ids "
+                f"LEFT JOIN {_EDGE_MAPPING} AS e USING (internal_customer_id) "
+                "ORDER BY ids.internal_customer_id",
+                params,
+            )
+            replace_rows(
+                con, CONFLICTS_TABLE, conflicts, where="as_of_date = $d", params={"d": as_of}
+            )
+    finally:
+        con.unregister(_EDGE_MAPPING)
+    ids, survivors, merged = con.execute(
+        "SELECT count(*), count(DISTINCT surviving_id), "
+        "count(*) FILTER (internal_customer_id <> surviving_id) "
+        f"FROM {MERGED_IDS_TABLE} WHERE as_of_date = $d",
+        {"d": as_of},
+    ).fetchall()[0]
+    return MergedIdsSnapshot(int(ids), int(survivors), int(merged), conflicts)
 
 
 def ensure_identity_tables(con: Any) -> None:

@@ -107,3 +107,66 @@ def test_a_million_ids_resolve_without_python_loops() -> None:
     assert mapping[first_past] == second["internal_customer_id"].iloc[0] + "_final"
     assert len(mapping) == n + 50_000
     assert result.conflicts.empty
+
+
+def test_the_stored_snapshot_is_the_resolution_of_every_id_seen(tmp_path) -> None:
+    """write_merged_ids resolves only the ids the merges mention and lets the database map the rest:
+    its rows must be exactly what resolving every seen id at once gives, conflicts included."""
+    from segmentation_assets import export_folder, identity, ingest, warehouse
+    from segmentation_assets_tests.ebq_fixture import write_fixture_export
+
+    con = warehouse.connect(":memory:")
+    views = export_folder.register_views(con, write_fixture_export(tmp_path))
+    ingest.ingest_window(con, views, dt.date(2025, 3, 1), dt.date(2025, 3, 8))
+    snapshot_date = dt.date(2025, 3, 7)
+    ingest.snapshot_customer_tables(con, views, snapshot_date)
+    # A chain onto a customer with events, a cycle and a contested past id, none of them with events.
+    con.execute(
+        f"INSERT INTO {ingest.ID_HISTORY_SNAPSHOTS_TABLE} (snapshot_date, internal_customer_id, "
+        "past_id) VALUES ($d, 'carol', 'old_carol'), ($d, 'old_carol', 'older_carol'), "
+        "($d, 'cyc_y', 'cyc_x'), ($d, 'cyc_x', 'cyc_y'), ($d, 'q', 'p'), ($d, 'r', 'p')",
+        {"d": snapshot_date},
+    )
+    identity.ensure_identity_tables(con)
+    # bob absorbed anon_b on 2025-03-03: not applied as of the 2nd, applied as of the 7th.
+    expected_anon_b = {dt.date(2025, 3, 2): "anon_b", dt.date(2025, 3, 7): "bob"}
+    rows_per_date = []
+    for as_of, anon_b_survivor in expected_anon_b.items():
+        written = identity.write_merged_ids(con, as_of, 365)
+        inputs = identity.load_identity_inputs(con, as_of, 365)
+        seen = con.execute(f"SELECT * FROM ({inputs.seen_sql})", inputs.params).df()
+        whole = identity.resolve_identities(
+            inputs.history,
+            seen["internal_customer_id"],
+            inputs.merges,
+            as_of_end=dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(0), dt.UTC),
+        )
+        stored = con.execute(
+            "SELECT internal_customer_id, surviving_id FROM merged_ids WHERE as_of_date = $d "
+            "ORDER BY rowid",
+            {"d": as_of},
+        ).df()
+        pd.testing.assert_frame_equal(stored, whole.mapping)
+        mapping = dict(stored.itertuples(index=False, name=None))
+        assert mapping["anon_b"] == anon_b_survivor
+        assert mapping["older_carol"] == mapping["old_carol"] == "carol"
+        assert mapping["cyc_x"] == mapping["cyc_y"] == "cyc_x"
+        assert mapping["p"] == "q"
+        assert {"alice", "dave", "eve"} <= {k for k, v in mapping.items() if k == v}
+        assert (written.ids, written.surviving_customers, written.merged_ids) == (
+            len(stored),
+            stored["surviving_id"].nunique(),
+            whole.merged_id_count,
+        )
+        pd.testing.assert_frame_equal(written.conflicts.drop(columns="as_of_date"), whole.conflicts)
+        stored_conflicts = con.execute(
+            "SELECT conflict_type, ids, chosen_survivor FROM identity_conflicts "
+            "WHERE as_of_date = $d ORDER BY ALL",
+            {"d": as_of},
+        ).df()
+        assert stored_conflicts["conflict_type"].tolist() == ["cycle", "multiple_survivors"]
+        rows_per_date.append((as_of, len(stored)))
+    # Written again, a date's rows are replaced, not added to.
+    identity.write_merged_ids(con, dt.date(2025, 3, 7), 365)
+    counts = con.execute("SELECT as_of_date, count(*) FROM merged_ids GROUP BY 1 ORDER BY 1")
+    assert counts.fetchall() == rows_per_date

@@ -30,10 +30,7 @@ def con(tmp_path: Path):
     ingest.snapshot_customer_tables(connection, views, AS_OF)
     identity.ensure_identity_tables(connection)
     for as_of in (AS_OF, dt.date(2025, 3, 2)):
-        mapping = identity.build_merged_ids(connection, as_of, 365).mapping.assign(as_of_date=as_of)
-        connection.register("m", mapping)
-        connection.execute("INSERT INTO merged_ids BY NAME SELECT * FROM m")
-        connection.unregister("m")
+        identity.write_merged_ids(connection, as_of, 365)
     return connection
 
 

@@ -25,9 +25,7 @@ def test_planted_archetypes_are_recovered(tmp_path: Path) -> None:
     ingest.ingest_window(con, views, START, AS_OF + dt.timedelta(days=1))
     ingest.snapshot_customer_tables(con, views, AS_OF)
     identity.ensure_identity_tables(con)
-    mapping = identity.build_merged_ids(con, AS_OF, 365).mapping.assign(as_of_date=AS_OF)
-    con.register("mapping", mapping)
-    con.execute("INSERT INTO merged_ids BY NAME SELECT * FROM mapping")
+    identity.write_merged_ids(con, AS_OF, 365)
     profiles = build_profiles(con, AS_OF, 365).profiles
 
     truth = read_ground_truth(root).to_pandas().set_index("customer_id")["archetype"]

@@ -12,12 +12,11 @@ from segmentation_assets.assets.common import (
     PER_DATE_BACKFILL,
     as_of_dates,
     attach_date_metadata,
-    frame_metadata,
     run_key_of,
+    table_schema_metadata,
 )
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import PipelineSettingsResource, WarehouseResource
-from segmentation_assets.warehouse import replace_rows, transaction
 
 
 @asset(
@@ -42,36 +41,25 @@ def merged_ids(
     with warehouse.connection() as con:
         identity.ensure_identity_tables(con)
         for as_of in as_of_dates(context):
-            resolution = identity.build_merged_ids(
+            snapshot = identity.write_merged_ids(
                 con, as_of, settings.window_days, run_key=run_key_of(context)
             )
-            mapping = resolution.mapping.assign(as_of_date=as_of)[
-                ["as_of_date", "internal_customer_id", "surviving_id"]
-            ]
-            conflicts = resolution.conflicts.assign(as_of_date=as_of)[
-                ["as_of_date", "conflict_type", "ids", "chosen_survivor"]
-            ]
-            with transaction(con):
-                replace_rows(
-                    con,
-                    identity.MERGED_IDS_TABLE,
-                    mapping,
-                    where="as_of_date = $d",
-                    params={"d": as_of},
-                )
-                replace_rows(
-                    con,
-                    identity.CONFLICTS_TABLE,
-                    conflicts,
-                    where="as_of_date = $d",
-                    params={"d": as_of},
-                )
+            conflicts = snapshot.conflicts
+            preview = con.execute(
+                f"SELECT * FROM {identity.MERGED_IDS_TABLE} WHERE as_of_date = $d "
+                "ORDER BY internal_customer_id LIMIT 10",
+                {"d": as_of},
+            ).df()
             metadata = {
-                **frame_metadata(mapping),
+                **table_schema_metadata(con, identity.MERGED_IDS_TABLE),
+                "dagster/row_count": MetadataValue.int(snapshot.ids),
+                "preview": MetadataValue.md(
+                    preview.to_markdown(index=False) if len(preview) else "_empty_"
+                ),
                 "as_of_date": str(as_of),
-                "ids": len(mapping),
-                "surviving_customers": int(mapping["surviving_id"].nunique()),
-                "merged_ids": resolution.merged_id_count,
+                "ids": snapshot.ids,
+                "surviving_customers": snapshot.surviving_customers,
+                "merged_ids": snapshot.merged_ids,
                 "conflicts": len(conflicts),
                 "conflicts_by_type": MetadataValue.json(
                     conflicts["conflict_type"].value_counts().sort_index().to_dict()
