@@ -534,9 +534,10 @@ def temporal_stability(
     )
     prev, curr = codes[: len(both)], codes[len(both) :]
     code_of = {str(seg): i for i, seg in enumerate(vocabulary)}
-    known_before = set(prev_assignments[segment_column].astype(str))
+    # The distinct ids first: a million str() calls per frame cost more than the comparisons.
+    known_before = {str(seg) for seg in prev_assignments[segment_column].unique()}
     rows = []
-    for seg in sorted(curr_assignments[segment_column].astype(str).unique()):
+    for seg in sorted({str(seg) for seg in curr_assignments[segment_column].unique()}):
         code = code_of.get(seg, -1)
         in_prev, in_curr = prev == code, curr == code
         union = int((in_prev | in_curr).sum())
@@ -703,8 +704,9 @@ def assess_robustness(
         )
     temp = None
     if prev_assignments is not None and segment_ids is not None:
+        id_of_index = np.array([segment_ids[i] for i in range(base_result.k)], dtype=object)
         curr = base_result.assignments[["customer_id"]].assign(
-            segment_id=[segment_ids[int(s)] for s in base_result.labels]
+            segment_id=id_of_index[base_result.labels]
         )
         temp = temporal_stability(prev_assignments, curr)
     return score_robustness(boot, feat, win, temp, segment_ids=segment_ids)

@@ -51,6 +51,19 @@ class SegmentationError(ValueError):
     """
 
 
+def has_repeats(ids: pd.Series) -> bool:
+    """Whether any value of ``ids`` occurs more than once.
+
+    The stages pass customer ids sorted (the profiles are stored and read in customer_id order), and
+    for sorted ids comparing neighbours answers it: hashing a million strings, as ``duplicated()``
+    does, took about half a second per check at a million customers.
+    """
+    if ids.is_monotonic_increasing:
+        values = ids.to_numpy()
+        return bool(len(values) > 1 and (values[1:] == values[:-1]).any())
+    return bool(ids.duplicated().any())
+
+
 def resolve_features(
     include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
 ) -> tuple[str, ...]:

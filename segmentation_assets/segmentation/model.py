@@ -37,6 +37,7 @@ from segmentation_assets.segmentation.features import (
     FeatureTransformer,
     NanPolicy,
     SegmentationError,
+    has_repeats,
     resolve_features,
 )
 from segmentation_assets.segmentation.k_selection import KSelection, select_k
@@ -243,8 +244,8 @@ def _check_profiles(profiles: pd.DataFrame) -> None:
         raise SegmentationError("profiles frame lacks the customer_id column")
     if len(profiles) == 0:
         raise SegmentationError("profiles frame is empty: nothing to segment")
-    dup = profiles["customer_id"].duplicated()
-    if dup.any():
+    if has_repeats(profiles["customer_id"]):
+        dup = profiles["customer_id"].duplicated()
         examples = profiles.loc[dup, "customer_id"].head(3).tolist()
         raise SegmentationError(
             f"profiles must have one row per customer, but {int(dup.sum())} customer_id value(s) "

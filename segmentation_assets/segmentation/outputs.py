@@ -143,9 +143,10 @@ def segment_customers(
         ]
     ].sort_values("segment_id", key=lambda s: s.str.extract(r"(\d+)$")[0].astype(int))
 
-    assignments = result.assignments.assign(
-        as_of_date=as_of, segment_id=[ids[int(i)] for i in labels]
-    )[["as_of_date", "customer_id", "segment_id", "distance_to_centroid", "membership_confidence"]]
+    id_of_index = np.array([ids[i] for i in range(result.k)], dtype=object)
+    assignments = result.assignments.assign(as_of_date=as_of, segment_id=id_of_index[labels])[
+        ["as_of_date", "customer_id", "segment_id", "distance_to_centroid", "membership_confidence"]
+    ]
 
     trait_profile = described.assign(
         as_of_date=as_of, segment_id=described["segment_index"].map(ids)
@@ -205,7 +206,13 @@ def segment_customers(
     return SegmentationOutputs(
         result=result,
         segments=segments.reset_index(drop=True),
-        assignments=assignments.sort_values("customer_id").reset_index(drop=True),
+        # Profiles arrive sorted by customer_id (stored_profiles); sorting a million ids again
+        # costs most of a second.
+        assignments=(
+            assignments
+            if assignments["customer_id"].is_monotonic_increasing
+            else assignments.sort_values("customer_id")
+        ).reset_index(drop=True),
         trait_profile=trait_profile.reset_index(drop=True),
         centroids=centroids,
         k_scores=k_scores,

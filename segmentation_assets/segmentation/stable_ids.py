@@ -29,7 +29,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from segmentation_assets.segmentation.features import SegmentationError, apply_transform
+from segmentation_assets.segmentation.features import (
+    SegmentationError,
+    apply_transform,
+    has_repeats,
+)
 from segmentation_assets.traits import TRAITS_BY_NAME
 
 ID_PREFIX = "seg_"
@@ -253,7 +257,7 @@ def migration_table(
             raise SegmentationError(
                 f"{label} assignments lack column(s): {', '.join(sorted(missing))}"
             )
-        if frame["customer_id"].duplicated().any():
+        if has_repeats(frame["customer_id"]):
             raise SegmentationError(f"{label} assignments repeat a customer_id")
     prev = prev_assignments[["customer_id", segment_column]].rename(
         columns={segment_column: "from_segment_id"}

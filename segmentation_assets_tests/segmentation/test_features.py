@@ -13,6 +13,7 @@ from segmentation_assets.segmentation.features import (
     FeatureTransformer,
     SegmentationError,
     apply_transform,
+    has_repeats,
     invert_transform,
     resolve_features,
 )
@@ -141,3 +142,21 @@ def test_pickle_round_trip_and_inverse_transform() -> None:
     assert np.allclose(x, ft.transform(frame))
     back = ft.inverse_transform(x[:5])
     assert np.allclose(back, frame.loc[:4, list(ft.features_)].to_numpy(dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        ([], False),
+        (["a"], False),
+        (["a", "b", "c"], False),  # sorted, unique: neighbours compared
+        (["a", "b", "c", "c"], True),  # sorted, repeated at the end
+        (["a", "a", "b"], True),
+        (["c", "a", "b"], False),  # unsorted: hashed
+        (["c", "a", "c"], True),
+        (["a", None, "a"], True),
+        (["a", None, "b"], False),
+    ],
+)
+def test_repeated_ids_are_found_sorted_or_not(ids: list[str | None], expected: bool) -> None:
+    assert has_repeats(pd.Series(ids, dtype=object)) is expected
