@@ -133,7 +133,8 @@ def aggregate_profiles_sql(
             f"CREATE OR REPLACE TEMP TABLE {totals} AS {query}", sql.used_params(params, query)
         )
         query = sql.duckdb_sql("customer_profiles.sql", activity_totals=totals, **templates)
-        frame = con.execute(query, sql.used_params(params, query)).df()
+        # Through Arrow: .df() builds and consolidates a million wide rows column by column.
+        frame = read_frame(con, query, sql.used_params(params, query))
     finally:
         if selection is not None:
             con.unregister(selection)
