@@ -45,6 +45,7 @@ from segmentation_assets.segmentation.model import (
     fit_segmentation,
 )
 from segmentation_assets.segmentation.parallel import map_fits
+from segmentation_assets.segmentation.stable_ids import segment_ids_of_labels
 from segmentation_assets.traits import TRAITS_BY_NAME
 
 #: Customer ids, in order: a sequence, array, index or series.
@@ -704,9 +705,8 @@ def assess_robustness(
         )
     temp = None
     if prev_assignments is not None and segment_ids is not None:
-        id_of_index = np.array([segment_ids[i] for i in range(base_result.k)], dtype=object)
         curr = base_result.assignments[["customer_id"]].assign(
-            segment_id=id_of_index[base_result.labels]
+            segment_id=segment_ids_of_labels(base_result.labels, segment_ids, base_result.k)
         )
         temp = temporal_stability(prev_assignments, curr)
     return score_robustness(boot, feat, win, temp, segment_ids=segment_ids)

@@ -23,7 +23,11 @@ from segmentation_assets.segmentation.naming import (
     name_segments,
     restrict_description,
 )
-from segmentation_assets.segmentation.stable_ids import assign_stable_ids, migration_table
+from segmentation_assets.segmentation.stable_ids import (
+    assign_stable_ids,
+    migration_table,
+    segment_ids_of_labels,
+)
 from segmentation_assets.traits import NUMERIC_TRAITS
 
 #: Traits compared segment vs population in the trait profile (report heatmap, LLM prompt).
@@ -143,10 +147,9 @@ def segment_customers(
         ]
     ].sort_values("segment_id", key=lambda s: s.str.extract(r"(\d+)$")[0].astype(int))
 
-    id_of_index = np.array([ids[i] for i in range(result.k)], dtype=object)
-    assignments = result.assignments.assign(as_of_date=as_of, segment_id=id_of_index[labels])[
-        ["as_of_date", "customer_id", "segment_id", "distance_to_centroid", "membership_confidence"]
-    ]
+    assignments = result.assignments.assign(
+        as_of_date=as_of, segment_id=segment_ids_of_labels(labels, ids, result.k)
+    )[["as_of_date", "customer_id", "segment_id", "distance_to_centroid", "membership_confidence"]]
 
     trait_profile = described.assign(
         as_of_date=as_of, segment_id=described["segment_index"].map(ids)
