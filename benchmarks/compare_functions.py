@@ -11,7 +11,8 @@ fresh process, prints the wall time of each run and checks that both give exactl
 
 Functions (``--only`` to choose): robustness (``assess_date``), clusters (``segment_customers``),
 profiles_after_sql (``build_profiles`` on a cached SQL result), drift (``feature_drift``), report
-(the report asset's HTML, JSON, summary and plot). Results are compared with
+(the report asset's HTML, JSON, summary and plot), activation (its CSV and Parquet activation
+files). Results are compared with
 ``assert_frame_equal(check_exact=True)``, or byte for byte for the report's files. The old commit's
 worktree stays in the scratch folder (``--scratch``) for the next comparison; remove it with
 ``git worktree remove <path>`` when done.
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ("robustness", "clusters", "profiles_after_sql", "drift", "report")
+FUNCTIONS = ("robustness", "clusters", "profiles_after_sql", "drift", "report", "activation")
 
 
 # --- the measured calls, run in a child process whose code root is first on sys.path --------------
@@ -141,15 +142,8 @@ def _drift(con: Any, as_of: date, out: Path, scratch: Path) -> float:
     return seconds
 
 
-def _report(con: Any, as_of: date, out: Path, scratch: Path) -> float:
+def _report_data(con: Any, as_of: date) -> Any:
     from segmentation_assets.report_data import load_report_data
-    from segmentation_assets.reporting import (
-        build_report_json,
-        html,
-        summary_markdown,
-        write_html_report,
-        write_report_json,
-    )
 
     run = {
         "as_of_date": as_of.isoformat(),
@@ -161,7 +155,19 @@ def _report(con: Any, as_of: date, out: Path, scratch: Path) -> float:
         "configuration": {},
         "generated_by": "benchmarks.compare_functions",
     }
-    data = load_report_data(con, as_of, run)
+    return load_report_data(con, as_of, run)
+
+
+def _report(con: Any, as_of: date, out: Path, scratch: Path) -> float:
+    from segmentation_assets.reporting import (
+        build_report_json,
+        html,
+        summary_markdown,
+        write_html_report,
+        write_report_json,
+    )
+
+    data = _report_data(con, as_of)
     start = time.perf_counter()
     if "report" in inspect.signature(write_html_report).parameters:
         # What the report asset does since 8a008bd: the JSON and the plots built once.
@@ -182,12 +188,27 @@ def _report(con: Any, as_of: date, out: Path, scratch: Path) -> float:
     return seconds
 
 
+def _activation(con: Any, as_of: date, out: Path, scratch: Path) -> float:
+    from segmentation_assets.reporting import write_activation_exports
+
+    data = _report_data(con, as_of)
+    # The plays as the report asset takes them.
+    actionability = data.actionability
+    plays = dict(
+        zip(actionability["segment_id"], actionability["recommended_campaign"], strict=True)
+    )
+    start = time.perf_counter()
+    write_activation_exports(data.assignments, data.segments, plays, out)
+    return time.perf_counter() - start
+
+
 CALLS: dict[str, Callable[[Any, date, Path, Path], float]] = {
     "robustness": _robustness,
     "clusters": _clusters,
     "profiles_after_sql": _profiles_after_sql,
     "drift": _drift,
     "report": _report,
+    "activation": _activation,
 }
 
 

@@ -114,11 +114,15 @@ def population_stability_index(
     edges = decile_edges(e_values, bins)
 
     def counts(values: np.ndarray) -> np.ndarray:
-        present = values[~np.isnan(values)]
-        # side="left": index i holds edges[i-1] < x <= edges[i] (right-closed bins).
-        idx = np.searchsorted(edges, present, side="left")
-        binned = np.bincount(idx, minlength=len(edges) + 1).astype(float)
-        return np.append(binned, float(np.isnan(values).sum()))
+        missing = np.isnan(values)
+        present = values[~missing]
+        # Right-closed bins: bin i holds edges[i-1] < x <= edges[i], so the values up to bin i
+        # are those <= edges[i]. One comparison per edge (at most nine) instead of a binary search
+        # per value: feature_drift at a million customers 3.0-3.4 -> 2.1-2.4 s, the same counts
+        # (`benchmarks.compare_functions --only drift`, benchmarks/README.md).
+        at_most = [np.count_nonzero(present <= edge) for edge in edges]
+        binned = np.diff([0, *at_most, present.size]).astype(float)
+        return np.append(binned, float(np.count_nonzero(missing)))
 
     labels = [f"<= {edges[0]:.6g}"] if len(edges) else ["all"]
     labels += [f"({lo:.6g}, {hi:.6g}]" for lo, hi in pairwise(edges)]

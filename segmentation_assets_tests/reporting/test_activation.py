@@ -13,6 +13,7 @@ from segmentation_assets.reporting import (
     build_report_json,
     write_activation_exports,
 )
+from segmentation_assets.reporting.activation import write_activation_csv
 
 
 def _plays(data: ReportData) -> dict[str, str | None]:
@@ -65,6 +66,28 @@ def test_awkward_values_round_trip(tmp_path: Path) -> None:
     first = paths["csv"].read_bytes(), paths["parquet"].read_bytes()
     again = write_activation_exports(assignments, segments, {"s1": "win_back"}, tmp_path)
     assert (again["csv"].read_bytes(), again["parquet"].read_bytes()) == first
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        (["007", "a b", "", "Große"], "string"),  # nothing to quote: Arrow writes the file
+        (['Große, "VIP"', "two\nlines", "", "x"], "string"),  # quotes needed: pandas does
+        (["1", "2", None, "3"], "string"),  # a missing value is an empty field
+        ([1.0, 2.5, None, 3.0], "float64"),  # numbers keep pandas' formatting
+    ],
+)
+def test_csv_bytes_are_pandas_bytes(values: list[object], dtype: str, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"id": ["c1", "c2", "c3", "c4"], "value": values}).astype(
+        {"id": "string", "value": dtype}
+    )
+    write_activation_csv(frame, tmp_path / "written.csv")
+    expected = frame.to_csv(index=False, encoding="utf-8", lineterminator="\n")
+    assert (tmp_path / "written.csv").read_bytes() == expected.encode("utf-8")
+    single = frame[["value"]]
+    write_activation_csv(single, tmp_path / "single.csv")
+    expected_single = single.to_csv(index=False, encoding="utf-8", lineterminator="\n")
+    assert (tmp_path / "single.csv").read_bytes() == expected_single.encode("utf-8")
 
 
 def test_bad_assignments_are_rejected(full_data: ReportData, tmp_path: Path) -> None:
