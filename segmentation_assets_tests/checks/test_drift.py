@@ -55,6 +55,17 @@ def test_point_masses_merge_decile_edges() -> None:
     assert result.actual_shares[len(edges)] == pytest.approx(1.0)
 
 
+def test_a_value_on_an_edge_falls_in_the_bin_below() -> None:
+    previous = np.arange(11.0)  # deciles exactly 1, 2, ..., 9
+    assert list(drift.decile_edges(previous)) == [float(e) for e in range(1, 10)]
+    current = np.array([-np.inf, 1.0, 1.5, 9.0, 9.0001, np.inf, np.nan, 5.0])
+    result = drift.population_stability_index(previous, current)
+    per_bin = [round(share * len(current)) for share in result.actual_shares]
+    #         <=1 (1,2] (2,3] (3,4] (4,5] (5,6] (6,7] (7,8] (8,9] >9 missing
+    assert per_bin == [2, 1, 0, 0, 1, 0, 0, 0, 1, 2, 1]
+    assert result.bins[0] == "<= 1" and result.bins[9] == "> 9"
+
+
 def test_missing_values_form_their_own_bin() -> None:
     previous = np.arange(100.0)
     current = np.concatenate([np.arange(90.0), np.full(10, np.nan)])
