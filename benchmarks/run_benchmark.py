@@ -802,6 +802,9 @@ def print_summary(record: dict[str, Any]) -> None:
     floor = record.get("floor")
     if floor:
         print(f"floor: {floor['seconds']} s over {floor['rows_in']:,} events")
+        copy = floor.get("copy_floor")
+        if copy:
+            print(f"copy floor: {copy['seconds']} s for {copy['rows']:,} events")
     for phase in ("year", "nightly"):
         data = record.get(phase)
         if not data:
@@ -813,6 +816,8 @@ def print_summary(record: dict[str, Any]) -> None:
         )
         for stage, s in data["stages"].items():
             ratio = f"  x{s['floor_ratio']} floor" if "floor_ratio" in s else ""
+            if "copy_floor_ratio" in s:
+                ratio += f", x{s['copy_floor_ratio']} copy floor"
             print(
                 f"  {stage:<14} {s['seconds']:>8.1f} s  checks {s['checks_seconds']:>6.1f} s  "
                 f"peak {s['peak_rss_mb']} MB  rows {num(s.get('rows_in'))} -> "
