@@ -145,18 +145,16 @@ def write_activation_csv(frame: pd.DataFrame, path: Path) -> None:
     Arrow writes it when no value needs quoting, the usual case (ids, segment names and play ids):
     for the million customers of the 1M benchmark pandas took 3.0-3.4 s and Arrow 0.6-1.1 s, the
     same bytes (the whole export, ``benchmarks.compare_functions --only activation``: 5.3-6.0 s
-    before, 2.6-3.9 s after; benchmarks/README.md). A frame with
-    a value that needs quotes is written by pandas, whose quoting is the format's definition here;
-    so is a frame whose columns are not all text (the two format numbers differently) or that has
-    one column (where pandas quotes an empty value so that the row is not an empty line).
+    before, 2.6-3.9 s after; benchmarks/README.md). pandas, whose quoting is the format's
+    definition here, writes a frame with a value that needs quotes, a frame with a column that is
+    not pandas text (the two format numbers differently) and a one-column frame (where pandas
+    quotes an empty value so that its row is not an empty line).
     """
-    all_text = all(pd.api.types.is_string_dtype(dtype) for dtype in frame.dtypes)
-    if not all_text or len(frame.columns) < 2:
-        frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
-        return
-    try:
-        pa_csv.write_csv(
-            pa.Table.from_pandas(frame, preserve_index=False), path, write_options=_UNQUOTED_CSV
-        )
-    except pa.ArrowInvalid:
-        frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    if len(frame.columns) > 1 and all(isinstance(t, pd.StringDtype) for t in frame.dtypes):
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            pa_csv.write_csv(table, path, write_options=_UNQUOTED_CSV)
+            return
+        except pa.ArrowInvalid:
+            pass  # a value needs quotes
+    frame.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
