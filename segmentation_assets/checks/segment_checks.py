@@ -254,13 +254,20 @@ def clusters_every_customer_assigned_once(
     missing = duplicated = extra = 0
     with warehouse.connection() as con:
         for as_of in check_dates(context):
+            # One join of the two tables' rows per id, instead of an anti-join each way and a
+            # distinct count: 0.9-1.2 -> 0.35-0.47 s at a million customers (benchmarks/README.md),
+            # the same counts (NULL ids included: they match nothing, and every NULL-id
+            # assignment counts as a repeat).
             row = con.execute(
                 "SELECT "
-                "(SELECT count(*) FROM profiles p WHERE p.as_of_date = $d AND NOT EXISTS "
-                "  (SELECT 1 FROM segment_assignments a WHERE a.as_of_date = $d AND a.customer_id = p.customer_id)), "
-                "(SELECT count(*) - count(DISTINCT customer_id) FROM segment_assignments WHERE as_of_date = $d), "
-                "(SELECT count(*) FROM segment_assignments a WHERE a.as_of_date = $d AND NOT EXISTS "
-                "  (SELECT 1 FROM profiles p WHERE p.as_of_date = $d AND p.customer_id = a.customer_id))",
+                "coalesce(sum(p.profile_rows) FILTER (a.assignment_rows IS NULL), 0), "
+                "coalesce(sum(a.assignment_rows - IF(a.customer_id IS NULL, 0, 1)), 0), "
+                "coalesce(sum(a.assignment_rows) FILTER (p.profile_rows IS NULL), 0) "
+                "FROM (SELECT customer_id, count(*) AS profile_rows FROM profiles "
+                "  WHERE as_of_date = $d GROUP BY customer_id) p "
+                "FULL OUTER JOIN (SELECT customer_id, count(*) AS assignment_rows "
+                "  FROM segment_assignments WHERE as_of_date = $d GROUP BY customer_id) a "
+                "ON p.customer_id = a.customer_id",
                 {"d": as_of},
             ).fetchone()
             assert row is not None
