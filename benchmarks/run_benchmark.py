@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import subprocess
@@ -134,6 +135,7 @@ class MemorySampler(threading.Thread):
         self.read = tree_rss_reader(pid)
         self.interval = interval
         self.samples: list[tuple[float, int]] = []
+        self.cpu: dict[str, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -241,12 +243,75 @@ def git_state() -> dict[str, Any]:
 # --- child processes ----------------------------------------------------------------------------
 
 
+#: The CPU-time fields of /proc/stat's ``cpu`` line, in their order.
+PROC_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def machine_cpu_seconds(proc_stat: str | None = None) -> dict[str, float] | None:
+    """The machine's CPU time since boot by kind, in seconds, summed over every core.
+
+    Read from the ``cpu`` line of /proc/stat (``proc_stat``: its text, for tests); None where there
+    is none (not Linux).
+    """
+    text = _read("/proc/stat") if proc_stat is None else proc_stat
+    fields = text.partition("\n")[0].split()
+    if len(fields) < 1 + len(PROC_STAT_FIELDS) or fields[0] != "cpu":
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {
+        name: int(value) / ticks for name, value in zip(PROC_STAT_FIELDS, fields[1:], strict=False)
+    }
+
+
+def cpu_account(
+    before: dict[str, float] | None,
+    after: dict[str, float] | None,
+    child_cpu_seconds: float,
+    harness_cpu_seconds: float,
+) -> dict[str, float]:
+    """Where the machine's CPU went while one child ran, in seconds summed over the cores.
+
+    ``child_cpu_seconds``: user + system time of the child and the processes it waited for;
+    ``harness_cpu_seconds``: this process's own (the memory sampler). What else the machine did in
+    that time (``others_cpu_seconds``: other users' processes) and the time the hypervisor gave to
+    other machines (``steal_seconds``) are why the same code runs slower at one hour than another.
+    """
+    account = {"process_cpu_seconds": round(child_cpu_seconds, 1)}
+    if before is None or after is None:
+        return account
+    delta = {name: after[name] - before[name] for name in PROC_STAT_FIELDS}
+    busy = sum(delta[n] for n in ("user", "nice", "system", "irq", "softirq"))
+    account.update(
+        {
+            "machine_busy_seconds": round(busy, 1),
+            "others_cpu_seconds": round(
+                max(busy - child_cpu_seconds - harness_cpu_seconds, 0.0), 1
+            ),
+            "steal_seconds": round(delta["steal"], 1),
+            "iowait_seconds": round(delta["iowait"], 1),
+            "idle_seconds": round(delta["idle"], 1),
+        }
+    )
+    return account
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_child(
     argv: Sequence[str], env: dict[str, str], result_file: Path | None
 ) -> tuple[dict[str, Any], MemorySampler, float]:
-    """Run ``argv`` as a child process, sampling its tree's RSS; return (its JSON, sampler, wall)."""
+    """Run ``argv`` as a child process, sampling its tree's RSS; return (its JSON, sampler, wall).
+
+    The child's CPU account (:func:`cpu_account`) is in ``sampler.cpu``.
+    """
     if result_file is not None and result_file.exists():
         result_file.unlink()
+    machine_before = machine_cpu_seconds()
+    children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    harness_before = _cpu_seconds(resource.RUSAGE_SELF)
     started = time.time()
     proc = subprocess.Popen(list(argv), env=env, cwd=PROJECT_ROOT)
     sampler = MemorySampler(proc.pid)
@@ -254,6 +319,12 @@ def run_child(
     code = proc.wait()
     wall = time.time() - started
     sampler.stop()
+    sampler.cpu = cpu_account(
+        machine_before,
+        machine_cpu_seconds(),
+        _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before,
+        _cpu_seconds(resource.RUSAGE_SELF) - harness_before,
+    )
     if code != 0:
         raise RuntimeError(f"child failed with exit code {code}: {shlex.join(argv)}")
     data: dict[str, Any] = {}
@@ -749,6 +820,7 @@ def summarize_pipeline(
             sum(s.get("seconds", 0.0) for s in pipeline["steps"] if s["kind"] == "check"), 2
         ),
         "peak_rss_mb": sampler.peak_mb(),
+        "cpu": sampler.cpu,
         "customers_profiled": pipeline["customers_profiled"],
         "segments_found": pipeline["segments_found"],
         "warehouse_bytes": pipeline["warehouse_bytes"],
@@ -794,6 +866,18 @@ def evaluate_targets(record: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def cpu_line(cpu: dict[str, float]) -> str:
+    """The CPU account (:func:`cpu_account`) in one line of the printed summary."""
+    line = f"{cpu['process_cpu_seconds']} s used by the run"
+    if "others_cpu_seconds" in cpu:
+        line += (
+            f", {cpu['others_cpu_seconds']} s by other processes, {cpu['steal_seconds']} s "
+            f"stolen by the hypervisor, {cpu['iowait_seconds']} s waiting on the disk, "
+            f"{cpu['idle_seconds']} s idle"
+        )
+    return line
+
+
 def print_summary(record: dict[str, Any]) -> None:
     def num(value: Any) -> str:
         return f"{value:,}" if isinstance(value, int) else str(value)
@@ -802,6 +886,8 @@ def print_summary(record: dict[str, Any]) -> None:
     floor = record.get("floor")
     if floor:
         print(f"floor: {floor['seconds']} s over {floor['rows_in']:,} events")
+        if floor.get("cpu"):
+            print(f"  cpu of the floor process: {cpu_line(floor['cpu'])}")
         copy = floor.get("copy_floor")
         if copy:
             print(f"copy floor: {copy['seconds']} s for {copy['rows']:,} events")
@@ -814,6 +900,8 @@ def print_summary(record: dict[str, Any]) -> None:
             f"{num(data['customers_profiled'])} profiles, {num(data['segments_found'])} segments"
             + (f", ERROR {data['error']}" if data["error"] else "")
         )
+        if data.get("cpu"):
+            print(f"  cpu: {cpu_line(data['cpu'])}")
         for stage, s in data["stages"].items():
             ratio = f"  x{s['floor_ratio']} floor" if "floor_ratio" in s else ""
             if "copy_floor_ratio" in s:
@@ -988,6 +1076,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             {
                 "process_seconds": round(wall, 2),
                 "peak_rss_mb": sampler.peak_mb(),
+                "cpu": sampler.cpu,
                 "load_before": load,
                 "load_after": load_now(),
             }
