@@ -955,6 +955,16 @@ def results_table(path: Path = RESULTS_FILE) -> str:
     row("year: peak RSS (MB)", lambda r: r["year"]["peak_rss_mb"])
     row("nightly: whole process (s)", lambda r: r["nightly"]["process_seconds"])
     row("nightly: peak RSS (MB)", lambda r: r["nightly"]["peak_rss_mb"])
+
+    def cpu_cell(phase: dict[str, Any]) -> str:
+        cpu = phase["cpu"]
+        return " / ".join(
+            str(cpu.get(key, "—"))
+            for key in ("process_cpu_seconds", "others_cpu_seconds", "steal_seconds")
+        )
+
+    row("year: CPU of the run / of others / stolen (s)", lambda r: cpu_cell(r["year"]))
+    row("nightly: CPU of the run / of others / stolen (s)", lambda r: cpu_cell(r["nightly"]))
     row(
         "profiles / segments",
         lambda r: f"{r['year']['customers_profiled']:,} / {r['year']['segments_found']}",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import pytest
 
-from benchmarks.run_benchmark import cpu_account, machine_cpu_seconds, run_child
+from benchmarks.run_benchmark import cpu_account, machine_cpu_seconds, results_table, run_child
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -65,3 +66,20 @@ def test_a_child_run_is_charged_its_cpu_time() -> None:
     if "machine_busy_seconds" in sampler.cpu:
         assert sampler.cpu["machine_busy_seconds"] >= sampler.cpu["process_cpu_seconds"] - 0.1
     assert wall > 0
+
+
+def test_the_results_table_shows_each_size_cpu_account(tmp_path) -> None:
+    cpu = {"process_cpu_seconds": 46.5, "others_cpu_seconds": 1.2, "steal_seconds": 1.9}
+    records = [
+        {"customers": 1000, "year": {"cpu": cpu}, "nightly": {"cpu": {"process_cpu_seconds": 3.0}}},
+        # An older record, from before the CPU account: its cells stay empty.
+        {"customers": 10_000, "year": {"process_seconds": 60.0}},
+    ]
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in results_table(results).splitlines()}
+    assert rows["year: CPU of the run / of others / stolen (s)"].endswith(
+        "| 46.5 / 1.2 / 1.9 | — |"
+    )
+    assert rows["nightly: CPU of the run / of others / stolen (s)"].endswith("| 3.0 / — / — | — |")
+    assert rows["year: whole process (s)"].endswith("| — | 60.0 |")
