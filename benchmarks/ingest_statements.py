@@ -90,6 +90,19 @@ def main(argv: list[str] | None = None) -> None:
         print(line)
     staging = [w for label, w, _ in timed.timings if label.startswith(STAGING_STATEMENT)]
     print(f"chunks: {len(staging)}; staging seconds each: {', '.join(f'{w:.1f}' for w in staging)}")
+    chunks = chunk_seconds(timed.timings)
+    print(f"seconds of each chunk, all its statements: {', '.join(f'{w:.1f}' for w in chunks)}")
+
+
+def chunk_seconds(timings: list[tuple[str, float, float]]) -> list[float]:
+    """Wall seconds of each chunk: its staging statement and every statement up to the next one."""
+    chunks: list[float] = []
+    for label, wall, _ in timings:
+        if label.startswith(STAGING_STATEMENT):
+            chunks.append(0.0)
+        if chunks:
+            chunks[-1] += wall
+    return chunks
 
 
 if __name__ == "__main__":
