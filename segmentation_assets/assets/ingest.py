@@ -56,6 +56,11 @@ def raw_events(
     identity stage."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
+    # The checks of this stage validate with Great Expectations: its import is built while the
+    # ingest keeps DuckDB busy. (Imported here: the checks package imports this module.)
+    from segmentation_assets.checks.gx_suite import warm_up_in_background
+
+    warm_up_in_background()
     with warehouse.connection() as con:
         try:
             views = source.register_views(con, start, end)

@@ -21,6 +21,7 @@ count. Percentages are rescaled to the whole table with counts from the same sca
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -200,6 +201,8 @@ _STATE: dict[str, Any] = {}
 _SUITES: dict[str, Any] = {}
 #: Suites kept per process (their value sets change with the segments of a date).
 _MAX_SUITES = 64
+#: The thread of :func:`warm_up_in_background`, once started.
+_WARM_UP: list[threading.Thread] = []
 
 
 def _gx() -> dict[str, Any]:
@@ -216,6 +219,28 @@ def _gx() -> dict[str, Any]:
             _STATE["gx"] = gx
             _STATE["batch_definition"] = asset.add_batch_definition_whole_dataframe("whole")
         return _STATE
+
+
+def warm_up_in_background() -> None:
+    """Start building GX's module and context (:func:`_gx`) on another thread, once per process.
+
+    The first check that validates otherwise waits about 3 s for them. A stage that runs before its
+    checks starts this first: its work is mostly DuckDB's, which leaves the Python interpreter free,
+    so the import costs the run nothing. A check that needs GX before it is built waits for it
+    (the same lock). Nothing here can fail a run: an error is left for the first check to meet.
+    """
+    with _LOCK:
+        if "batch_definition" in _STATE or _WARM_UP:
+            return
+        thread = threading.Thread(target=_warm_up, name="gx-warm-up", daemon=True)
+        _WARM_UP.append(thread)
+    thread.start()
+
+
+def _warm_up() -> None:
+    # The first check builds GX again and reports the error.
+    with contextlib.suppress(Exception):
+        _gx()
 
 
 def _suite(name: str, expectations: Sequence[Expectation], indices: Sequence[int]) -> Any:

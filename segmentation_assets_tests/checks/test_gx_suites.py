@@ -398,3 +398,54 @@ def test_a_row_count_sees_the_whole_relation() -> None:
     assert "ExpectTableRowCountToEqual" not in outcome.failed_labels
     assert outcome.failed_labels == ["ExpectColumnValuesToBeUnique(internal_customer_id)"]
     assert outcome.failed[0]["unexpected_count"] == 12
+
+
+# --- GX built ahead of the first check ---------------------------------------------------------
+
+
+def test_warm_up_builds_gx_once_on_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gx_suite, "_STATE", {})
+    monkeypatch.setattr(gx_suite, "_WARM_UP", [])
+    gx_suite.warm_up_in_background()
+    gx_suite.warm_up_in_background()
+    assert len(gx_suite._WARM_UP) == 1
+    thread = gx_suite._WARM_UP[0]
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    assert {"gx", "batch_definition"} <= set(gx_suite._STATE)
+    # A check afterwards validates with the context the warm-up built.
+    built = gx_suite._STATE["batch_definition"]
+    outcome = gx_suite.run_suite(
+        pd.DataFrame({"x": [1, None]}),
+        "warm_up",
+        [Expectation("ExpectColumnValuesToNotBeNull", column="x")],
+    )
+    assert not outcome.success
+    assert outcome.results[0]["unexpected_count"] == 1
+    assert gx_suite._STATE["batch_definition"] is built
+    # Once GX is built, nothing is started again.
+    monkeypatch.setattr(gx_suite, "_WARM_UP", [])
+    gx_suite.warm_up_in_background()
+    assert gx_suite._WARM_UP == []
+
+
+def test_a_failed_warm_up_is_left_for_the_first_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gx_suite, "_STATE", {})
+    monkeypatch.setattr(gx_suite, "_WARM_UP", [])
+    unhandled: list[BaseException | None] = []
+    monkeypatch.setattr("threading.excepthook", lambda args: unhandled.append(args.exc_value))
+
+    def broken() -> dict[str, object]:
+        raise RuntimeError("no GX here")
+
+    monkeypatch.setattr(gx_suite, "_gx", broken)
+    gx_suite.warm_up_in_background()
+    gx_suite._WARM_UP[0].join(timeout=60)
+    assert unhandled == []
+    assert "batch_definition" not in gx_suite._STATE
+    with pytest.raises(RuntimeError, match="no GX here"):
+        gx_suite.run_suite(
+            pd.DataFrame({"x": [1]}),
+            "warm_up",
+            [Expectation("ExpectColumnValuesToNotBeNull", column="x")],
+        )
