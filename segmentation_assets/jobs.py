@@ -1,7 +1,7 @@
 """Jobs: the whole pipeline for one as-of date, ingest-only (range backfills), and segmentation-only.
 
 Backfill policies are not mixed inside a backfill: range backfills of ``raw_events`` go through
-``ingest_job`` (one run, one transaction for the whole range); backfills of the segmentation
+``ingest_job`` (one run for the whole range, committed a chunk of whole days at a time); backfills of the segmentation
 stages go through ``segmentation_job`` (one run per as-of date). The nightly refresh uses the
 same two jobs: one ``ingest_job`` run for the last few days, then one ``segmentation_job`` run per
 as-of date (schedules.py, sensors.py).

@@ -3,8 +3,8 @@
 Every night at 02:00 UTC (``SEGMENTATION_NIGHTLY_HOUR_UTC`` / ``_MINUTE``) the schedule
 ``nightly_segmentation`` requests one run of ``ingest_job`` over the last
 ``SEGMENTATION_NIGHTLY_LATE_DAYS`` (default 3) complete UTC days, ending with yesterday. Re-ingesting
-days that were already ingested is how late-arriving EBQ events get in: ``raw_events`` replaces a
-day range in one transaction, so the refresh is idempotent. When that run succeeds, the run-status
+days that were already ingested is how late-arriving EBQ events get in: ``raw_events`` replaces
+each day whole (the last few days are one transaction), so the refresh is idempotent. When that run succeeds, the run-status
 sensor ``nightly_resegmentation`` (sensors.py) runs ``segmentation_job`` for each of those as-of
 dates, oldest first, one run per date: every as-of date whose profile window holds a refreshed day is
 segmented again, so once data stops arriving a date's segmentation equals what a backfill of that

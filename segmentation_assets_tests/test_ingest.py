@@ -163,6 +163,85 @@ def test_failed_ingest_leaves_previous_contents(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(before, _events(con))
 
 
+def _assert_activity_is_the_aggregate_of_the_events(
+    con: duckdb.DuckDBPyConnection, window: tuple[dt.date, dt.date]
+) -> None:
+    """Each activity table holds exactly the aggregate of raw_events' rows, and some rows."""
+    days = {"day_start": window[0], "day_end": window[1]}
+    for grain, (table, _) in ingest.ACTIVITY_TABLES.items():
+        stored = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+        recomputed = con.execute(
+            f"SELECT * FROM ({ingest.activity_sql(grain)}) ORDER BY ALL", days
+        ).fetchall()
+        assert stored == recomputed and stored, grain
+
+
+class _FailingOnChunk:
+    """A connection whose ingest fails when it stages chunk number ``fail_at`` (1-based)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, fail_at: int) -> None:
+        self._con = con
+        self._fail_at = fail_at
+        self.staged = 0
+
+    def execute(self, query: str, *args: object) -> duckdb.DuckDBPyConnection:
+        if query.startswith("CREATE OR REPLACE TEMP TABLE staged_events"):
+            self.staged += 1
+            if self.staged == self._fail_at:
+                raise duckdb.IOException("disk full (test)")
+        return self._con.execute(query, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+def test_a_failure_keeps_the_committed_chunks_and_leaves_later_days_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One day per chunk, so the week is seven transactions.
+    monkeypatch.setattr(ingest, "FIRST_CHUNK_DAYS", 1)
+    root = write_fixture_export(tmp_path)
+    con, _ = _ingest(root, chunk_target_rows=1)
+    clean = _events(con)
+    # Mark what is stored now, so a replaced day shows: it loses the mark.
+    con.execute("UPDATE raw_events SET utm_source = 'before'")
+    con.execute("UPDATE customer_activity_daily SET events = events + 1000")
+    failing = _FailingOnChunk(con, fail_at=4)
+    views = export_folder.register_views(con, root)
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        ingest.ingest_window(failing, views, *WEEK, chunk_target_rows=1)
+    assert failing.staged == 4
+    marked = dict(
+        con.execute(
+            "SELECT event_date, bool_and(utm_source IS NOT DISTINCT FROM 'before') "
+            "FROM raw_events GROUP BY 1"
+        ).fetchall()
+    )
+    activity_marked = dict(
+        con.execute(
+            "SELECT event_date, bool_and(events >= 1000) FROM customer_activity_daily GROUP BY 1"
+        ).fetchall()
+    )
+    replaced = {dt.date(2025, 3, d) for d in (1, 2, 3)}
+    as_they_were = {dt.date(2025, 3, d) for d in (4, 5, 6, 7)}
+    # Every day is wholly replaced or wholly as it was, in raw_events and beside it.
+    assert {day for day, kept in marked.items() if not kept} == replaced
+    assert {day for day, kept in marked.items() if kept} == as_they_were
+    assert {day for day, kept in activity_marked.items() if not kept} == replaced
+    assert {day for day, kept in activity_marked.items() if kept} == as_they_were
+    accepted = dict(
+        con.execute(
+            "SELECT event_date, sum(rows_accepted) FROM raw_events_ingest_log GROUP BY 1"
+        ).fetchall()
+    )
+    stored = dict(con.execute("SELECT event_date, count(*) FROM raw_events GROUP BY 1").fetchall())
+    assert accepted == stored
+    # Re-running the window gives what an uninterrupted ingest gives.
+    ingest.ingest_window(con, views, *WEEK, chunk_target_rows=1)
+    pd.testing.assert_frame_equal(_events(con), clean)
+    _assert_activity_is_the_aggregate_of_the_events(con, WEEK)
+
+
 def test_hourly_activity_counts_each_event_in_its_utc_hour(tmp_path: Path) -> None:
     con, _ = _ingest(write_fixture_export(tmp_path))
     hours = ", ".join(f"sum(events_h{h:02d})" for h in range(24))
@@ -200,13 +279,7 @@ def test_activity_is_the_aggregate_of_the_stored_events(
         write_fixture_export(tmp_path), window=window, chunk_target_rows=chunk_target_rows
     )
     assert stats.duplicates_dropped > 0 and stats.rows_quarantined > 0
-    days = {"day_start": window[0], "day_end": window[1]}
-    for grain, (table, _) in ingest.ACTIVITY_TABLES.items():
-        stored = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
-        recomputed = con.execute(
-            f"SELECT * FROM ({ingest.activity_sql(grain)}) ORDER BY ALL", days
-        ).fetchall()
-        assert stored == recomputed and stored, grain
+    _assert_activity_is_the_aggregate_of_the_events(con, window)
 
 
 def test_staging_leaves_the_connections_optimizer_settings_as_they_were(tmp_path: Path) -> None:

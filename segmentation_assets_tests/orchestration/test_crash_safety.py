@@ -1,5 +1,6 @@
 """A run SIGKILLed in the middle of writing a partition range leaves the warehouse as it was, and the
-re-run gives exactly what an uninterrupted run gives.
+re-run gives exactly what an uninterrupted run gives. (The range is three days, one chunk of the
+ingest, so one transaction; a failure in a later chunk of a longer range is in test_ingest.py.)
 
 The killed run is a real ``ingest_job`` run in its own process (crash_writer.py), stopped after it
 has deleted the range's rows and inserted the new ones but before it commits. It reads a different
