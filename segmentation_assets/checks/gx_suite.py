@@ -225,9 +225,11 @@ def warm_up_in_background() -> None:
     """Start building GX's module and context (:func:`_gx`) on another thread, once per process.
 
     The first check that validates otherwise waits about 3 s for them. A stage that runs before its
-    checks starts this first: its work is mostly DuckDB's, which leaves the Python interpreter free,
-    so the import costs the run nothing. A check that needs GX before it is built waits for it
-    (the same lock). Nothing here can fail a run: an error is left for the first check to meet.
+    checks starts this first: while DuckDB works, the interpreter is free for the import. The
+    import still competes with the stage's own Python, so part of its cost moves into the stage
+    (the nightly's raw_events step and its checks: 8.0 -> 7.4 s at 1M, 5.3 -> 3.9 s at 100k;
+    benchmarks/README.md). A check that needs GX before it is built waits for it (the same
+    lock). Nothing here can fail a run: an error is left for the first check to meet.
     """
     with _LOCK:
         if "batch_definition" in _STATE or _WARM_UP:
