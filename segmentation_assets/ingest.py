@@ -733,7 +733,7 @@ def ingest_window(
 
     One transaction for a whole year cost more than the work: every chunk's dropped staging table
     stays until the commit (a rollback would need it), so a year-long transaction held the whole
-    year staged and spilled it to the temporary folder (7.9 GB five minutes into the year of 1M
+    year staged and spilled it to the temporary folder (7.9 GB six minutes into the year of 1M
     customers, still growing), and the year took 484-497 s against 420-431 s with a transaction
     per chunk (benchmarks/README.md). A transaction per chunk bounds memory and disk by a chunk,
     and a long backfill that fails keeps what it had committed.
