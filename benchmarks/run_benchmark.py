@@ -53,7 +53,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from segmentation_assets.jobs import STAGE_KEYS
 
@@ -135,7 +135,6 @@ class MemorySampler(threading.Thread):
         self.read = tree_rss_reader(pid)
         self.interval = interval
         self.samples: list[tuple[float, int]] = []
-        self.cpu: dict[str, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -300,13 +299,17 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_child(
-    argv: Sequence[str], env: dict[str, str], result_file: Path | None
-) -> tuple[dict[str, Any], MemorySampler, float]:
-    """Run ``argv`` as a child process, sampling its tree's RSS; return (its JSON, sampler, wall).
+class ChildRun(NamedTuple):
+    """What :func:`run_child` measured of one child process."""
 
-    The child's CPU account (:func:`cpu_account`) is in ``sampler.cpu``.
-    """
+    data: dict[str, Any]  # the JSON the child wrote to its result file
+    sampler: MemorySampler  # its process tree's RSS over time
+    wall: float  # seconds
+    cpu: dict[str, float]  # :func:`cpu_account`
+
+
+def run_child(argv: Sequence[str], env: dict[str, str], result_file: Path | None) -> ChildRun:
+    """Run ``argv`` as a child process, sampling its tree's RSS and accounting for the CPU."""
     if result_file is not None and result_file.exists():
         result_file.unlink()
     machine_before = machine_cpu_seconds()
@@ -319,7 +322,7 @@ def run_child(
     code = proc.wait()
     wall = time.time() - started
     sampler.stop()
-    sampler.cpu = cpu_account(
+    cpu = cpu_account(
         machine_before,
         machine_cpu_seconds(),
         _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before,
@@ -330,7 +333,7 @@ def run_child(
     data: dict[str, Any] = {}
     if result_file is not None:
         data = json.loads(result_file.read_text(encoding="utf-8"))
-    return data, sampler, wall
+    return ChildRun(data, sampler, wall, cpu)
 
 
 def phase_argv(phase: str, args: argparse.Namespace, **extra: str) -> list[str]:
@@ -802,9 +805,8 @@ def stage_table(
     return stages
 
 
-def summarize_pipeline(
-    pipeline: dict[str, Any], sampler: MemorySampler, wall: float, floor_seconds: float | None
-) -> dict[str, Any]:
+def summarize_pipeline(child: ChildRun, floor_seconds: float | None) -> dict[str, Any]:
+    pipeline, sampler, wall = child.data, child.sampler, child.wall
     steps_seconds = sum(s.get("seconds", 0.0) for s in pipeline["steps"])
     return {
         "as_of": pipeline["as_of"],
@@ -820,7 +822,7 @@ def summarize_pipeline(
             sum(s.get("seconds", 0.0) for s in pipeline["steps"] if s["kind"] == "check"), 2
         ),
         "peak_rss_mb": sampler.peak_mb(),
-        "cpu": sampler.cpu,
+        "cpu": child.cpu,
         "customers_profiled": pipeline["customers_profiled"],
         "segments_found": pipeline["segments_found"],
         "warehouse_bytes": pipeline["warehouse_bytes"],
@@ -1079,14 +1081,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         print("floor: bare DuckDB scan-and-aggregate", flush=True)
         load = load_now()
         argv = phase_argv("floor", args, result_file=str(result_file))
-        floor, sampler, wall = run_child(
+        floor_run = run_child(
             [*argv, "--copy-floor"] if args.copy_floor else argv, env, result_file
         )
+        floor = floor_run.data
         floor.update(
             {
-                "process_seconds": round(wall, 2),
-                "peak_rss_mb": sampler.peak_mb(),
-                "cpu": sampler.cpu,
+                "process_seconds": round(floor_run.wall, 2),
+                "peak_rss_mb": floor_run.sampler.peak_mb(),
+                "cpu": floor_run.cpu,
                 "load_before": load,
                 "load_after": load_now(),
             }
@@ -1102,12 +1105,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         for name, as_of in phases:
             print(f"{name}: run_as_of {as_of}", flush=True)
             load = load_now()
-            data, sampler, wall = run_child(
+            child = run_child(
                 phase_argv("pipeline", args, as_of=as_of.isoformat(), result_file=str(result_file)),
                 env,
                 result_file,
             )
-            summary = summarize_pipeline(data, sampler, wall, floor_seconds)
+            summary = summarize_pipeline(child, floor_seconds)
             copy_floor = (record.get("floor") or {}).get("copy_floor")
             if name == "year" and copy_floor and "raw_events" in summary["stages"]:
                 entry = summary["stages"]["raw_events"]

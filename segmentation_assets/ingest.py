@@ -134,13 +134,23 @@ ACTIVITY_TABLES: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: Tables an ingest replaces day by day, in one transaction per chunk of days: raw_events and
+#: everything written beside it.
+DAY_TABLES = (
+    RAW_EVENTS_TABLE,
+    QUARANTINE_TABLE,
+    INGEST_LOG_TABLE,
+    INGESTED_DAYS_TABLE,
+    *(table for table, _ in ACTIVITY_TABLES.values()),
+)
+
 ID_HISTORY_SNAPSHOTS_TABLE = "customer_id_history_snapshots"
 CUSTOMER_IDS_SNAPSHOTS_TABLE = "customer_ids_snapshots"
 
 #: Rows staged, and committed, at a time. A year-long backfill is staged in chunks of
 #: consecutive days sized to hold about this many rows (the first chunk is a week; later ones are
-#: sized from the rows per day seen so far), which bounds the memory the staging and the sort of a
-#: chunk need however long the window; about 1-2 GB at this size. On an export whose files are
+#: sized from the rows per day seen so far), which bounds the memory a chunk's staging needs however
+#: long the window; about 1-2 GB at this size. On an export whose files are
 #: sorted by time (EBQ's are partitioned by day) each chunk reads only its own row groups.
 CHUNK_TARGET_ROWS = 4_000_000
 FIRST_CHUNK_DAYS = 7
@@ -643,14 +653,14 @@ def _replace_chunk(
     *,
     stage_query: str,
     redundant_copies_query: str,
-    key_and_canonical: str,
-    tables: Sequence[str],
     future_tolerance_minutes: int,
 ) -> int:
-    """Replace the days ``[chunk_start, chunk_end)`` of ``tables``; the caller holds the
-    transaction. Returns the rows staged (read from the source)."""
+    """Replace the days ``[chunk_start, chunk_end)`` of raw_events and the tables written beside it
+    (:data:`DAY_TABLES`); the caller holds the transaction. Returns the rows staged (read from
+    the source)."""
     days = {"start": chunk_start, "end": chunk_end}
-    for table in tables:
+    key_and_canonical = ", ".join((*EVENT_KEY_COLUMNS, *CANONICAL_COLUMNS))
+    for table in DAY_TABLES:
         con.execute(f"DELETE FROM {table} WHERE event_date >= $start AND event_date < $end", days)
     con.execute(
         f"INSERT INTO {INGESTED_DAYS_TABLE} SELECT CAST(d AS DATE) FROM "
@@ -755,9 +765,7 @@ def ingest_window(
         "classify_staged_events.sql"
     )
     stats = IngestStats(window_start=window_start, window_end=window_end)
-    key_and_canonical = ", ".join((*EVENT_KEY_COLUMNS, *CANONICAL_COLUMNS))
     window_params = {"start": window_start, "end": window_end}
-    activity_tables = tuple(table for table, _ in ACTIVITY_TABLES.values())
     chunk_start, rows_so_far = window_start, 0
     while chunk_start < window_end:
         days_so_far = (chunk_start - window_start).days
@@ -773,14 +781,6 @@ def ingest_window(
                 chunk_end,
                 stage_query=stage_query,
                 redundant_copies_query=redundant_copies_query,
-                key_and_canonical=key_and_canonical,
-                tables=(
-                    RAW_EVENTS_TABLE,
-                    QUARANTINE_TABLE,
-                    INGEST_LOG_TABLE,
-                    INGESTED_DAYS_TABLE,
-                    *activity_tables,
-                ),
                 future_tolerance_minutes=future_tolerance_minutes,
             )
         chunk_start = chunk_end
