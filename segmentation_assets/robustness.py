@@ -27,7 +27,8 @@ thread is several times faster than oversubscribed cores.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -44,7 +45,7 @@ from segmentation_assets.segmentation.model import (
     SegmentationResult,
     fit_segmentation,
 )
-from segmentation_assets.segmentation.parallel import map_fits
+from segmentation_assets.segmentation.parallel import map_fits, run_beside
 from segmentation_assets.segmentation.stable_ids import segment_ids_of_labels
 from segmentation_assets.traits import TRAITS_BY_NAME
 
@@ -662,7 +663,9 @@ def assess_robustness(
     base_result: SegmentationResult,
     *,
     n_bootstrap: int = 50,
-    alt_profiles_by_window: Mapping[int, pd.DataFrame] | None = None,
+    alt_profiles_by_window: (
+        Mapping[int, pd.DataFrame] | Callable[[], Mapping[int, pd.DataFrame]] | None
+    ) = None,
     prev_assignments: pd.DataFrame | None = None,
     segment_ids: Mapping[int, str] | None = None,
     sample_size: int | None = None,
@@ -674,12 +677,15 @@ def assess_robustness(
 
     ``prev_assignments`` (customer_id, segment_id) of the previous date enables temporal stability;
     it needs ``segment_ids`` for the current segments. ``alt_profiles_by_window`` may hold only the
-    :func:`window_sample` customers of each window. ``max_threads`` caps the native threads of the
-    refits (see :func:`native_thread_limit`; None leaves the libraries' defaults); ``workers`` refits
-    run at once (:func:`~segmentation_assets.segmentation.parallel.map_fits`). Neither changes the
-    result.
+    :func:`window_sample` customers of each window. It may also be a function that makes them
+    (say, from a database connection): it is called on this thread while the bootstrap and feature
+    refits run beside it, when ``workers`` > 1, so that its single-threaded parts use the core the
+    refits leave idle. ``max_threads`` caps the native threads of the refits, and of that function
+    (see :func:`native_thread_limit`; None leaves the libraries' defaults); ``workers`` refits run at
+    once (:func:`~segmentation_assets.segmentation.parallel.map_fits`). Neither changes the result.
     """
-    with native_thread_limit(max_threads):
+
+    def refit_views() -> tuple[BootstrapStability, FeatureSensitivity]:
         boot = bootstrap_stability(
             profiles, config, base_result, n_bootstrap, sample_size, random_state, workers=workers
         )
@@ -691,16 +697,29 @@ def assess_robustness(
             random_state=random_state,
             workers=workers,
         )
+        return boot, feat
+
+    # The refits silence k-means' warnings with warnings.catch_warnings, which is not thread-safe
+    # (see map_fits), and so may the window profiles (the value model's optimizer): this outer
+    # context puts the caller's filters back however the threads' own ones interleave.
+    with warnings.catch_warnings(), native_thread_limit(max_threads):
+        windows: Mapping[int, pd.DataFrame] | None
+        if not callable(alt_profiles_by_window):
+            (boot, feat), windows = refit_views(), alt_profiles_by_window
+        elif workers > 1:
+            (boot, feat), windows = run_beside(refit_views, alt_profiles_by_window)
+        else:
+            (boot, feat), windows = refit_views(), alt_profiles_by_window()
         win = (
             window_sensitivity(
                 base_result,
-                alt_profiles_by_window,
+                windows,
                 config,
                 sample_size=sample_size,
                 random_state=random_state,
                 workers=workers,
             )
-            if alt_profiles_by_window
+            if windows
             else None
         )
     temp = None

@@ -262,6 +262,43 @@ def test_results_do_not_depend_on_the_number_of_workers(separated: tuple) -> Non
     np.testing.assert_array_equal(boot_one.jaccards, boot_two.jaccards)
 
 
+def test_window_profiles_made_beside_the_refits_give_the_same_scores(separated: tuple) -> None:
+    import warnings
+
+    frame, result = separated
+    ids = {i: f"seg_{i + 1}" for i in range(4)}
+    windows = {30: frame.iloc[10:].reset_index(drop=True), 90: frame}
+    kw = {
+        "n_bootstrap": 6,
+        "segment_ids": ids,
+        "sample_size": 200,
+        "random_state": 5,
+        "max_threads": 1,
+    }
+    expected = assess_robustness(frame, CFG, result, alt_profiles_by_window=windows, **kw)
+    assert expected["window_jaccard"].notna().all()
+    calls: list[int] = []
+
+    def make_windows() -> dict[int, pd.DataFrame]:
+        calls.append(1)
+        # The value model's optimizer silences warnings the same way, on this thread, while the
+        # refits do on theirs.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return windows
+
+    before = list(warnings.filters)
+    for workers in (1, 2):
+        scores = assess_robustness(
+            frame, CFG, result, alt_profiles_by_window=make_windows, workers=workers, **kw
+        )
+        pd.testing.assert_frame_equal(scores, expected)
+    assert len(calls) == 2
+    assert warnings.filters == before
+    no_windows = assess_robustness(frame, CFG, result, alt_profiles_by_window=dict, workers=2, **kw)
+    assert no_windows["window_jaccard"].isna().all()
+
+
 def test_a_refit_that_cannot_be_made_is_reported_not_raised(separated: tuple) -> None:
     frame, result = separated
     single = feature_sensitivity(

@@ -299,7 +299,13 @@ def assess_date(
     ids = dict(zip(segments["segment_index"].astype(int), segments["segment_id"], strict=True))
     with native_thread_limit(settings.native_threads):
         base, source = base_result(con, as_of, profiles, assignments, ids, config, log)
-    alt = window_profiles(con, as_of, base, settings, run_key)
+    alt: dict[int, pd.DataFrame] = {}
+
+    def make_windows() -> dict[int, pd.DataFrame]:
+        # Called by assess_robustness while the bootstrap and feature refits run beside it.
+        alt.update(window_profiles(con, as_of, base, settings, run_key))
+        return alt
+
     previous = previous_date(con, "segment_assignments", as_of)
     prev_assignments = (
         con.execute(
@@ -314,7 +320,7 @@ def assess_date(
         config,
         base,
         n_bootstrap=settings.bootstrap_samples,
-        alt_profiles_by_window=alt or None,
+        alt_profiles_by_window=make_windows,
         prev_assignments=prev_assignments,
         segment_ids=ids,
         sample_size=settings.robustness_sample_size,

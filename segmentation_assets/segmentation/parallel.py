@@ -57,3 +57,33 @@ def map_fits(fn: Callable[[Item], Result], items: Iterable[Item], workers: int =
         warnings.simplefilter("ignore", ConvergenceWarning)
         with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
             return list(pool.map(run, tasks))
+
+
+First = TypeVar("First")
+Second = TypeVar("Second")
+
+
+def run_beside(
+    background: Callable[[], First], foreground: Callable[[], Second]
+) -> tuple[First, Second]:
+    """``(background(), foreground())``, the first on a second thread while the second runs on this one.
+
+    For work that leaves a core idle while other work waits for it: the robustness stage builds its
+    window profiles (DuckDB and single-threaded Python) while its k-means refits run. The second
+    thread takes this thread's OpenMP thread count, as :func:`map_fits`' workers do. Both always run
+    to the end; an exception of either is raised once both are done (the foreground's if both fail).
+    """
+    openmp_threads = _caller_openmp_threads()
+
+    def run() -> First:
+        if openmp_threads is None:
+            return background()
+        with threadpool_limits(limits=openmp_threads, user_api="openmp"):
+            return background()
+
+    # Leaving the pool waits for the background, also when the foreground failed: no fit outlives
+    # the call.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(run)
+        second = foreground()
+        return pending.result(), second

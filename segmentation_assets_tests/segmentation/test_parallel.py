@@ -10,7 +10,7 @@ from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
 from segmentation_assets.robustness import native_thread_limit
 from segmentation_assets.segmentation.features import SegmentationError
-from segmentation_assets.segmentation.parallel import map_fits
+from segmentation_assets.segmentation.parallel import map_fits, run_beside
 
 
 def test_results_come_back_in_input_order_from_several_threads() -> None:
@@ -66,3 +66,44 @@ def test_fits_not_started_are_dropped_after_a_failure() -> None:
     with pytest.raises(SegmentationError, match="first fit failed"):
         map_fits(fit, range(200), workers=2)
     assert len(started) < 100  # the fits not yet started are cancelled, not run to the end
+
+
+def test_run_beside_runs_both_at_once_and_returns_both_results() -> None:
+    barrier = threading.Barrier(2, timeout=10)  # each side must be running while the other is
+
+    def side(name: str) -> tuple[str, int]:
+        barrier.wait()
+        return name, threading.get_ident()
+
+    (first, first_thread), (second, second_thread) = run_beside(
+        lambda: side("background"), lambda: side("foreground")
+    )
+    assert (first, second) == ("background", "foreground")
+    assert second_thread == threading.get_ident() != first_thread
+
+
+def test_run_beside_gives_the_background_the_callers_openmp_cap() -> None:
+    with native_thread_limit(1):
+        assert run_beside(_openmp_effective_n_threads, _openmp_effective_n_threads) == (1, 1)
+
+
+def test_run_beside_waits_for_both_before_raising() -> None:
+    background_done = threading.Event()
+
+    def slow_background() -> int:
+        threading.Event().wait(0.2)
+        background_done.set()
+        return 1
+
+    def failing_foreground() -> int:
+        raise SegmentationError("window profiles failed")
+
+    with pytest.raises(SegmentationError, match="window profiles failed"):
+        run_beside(slow_background, failing_foreground)
+    assert background_done.is_set()  # nothing still runs once the call has returned
+
+    def failing_background() -> int:
+        raise SegmentationError("refit failed")
+
+    with pytest.raises(SegmentationError, match="refit failed"):
+        run_beside(failing_background, lambda: 2)
