@@ -236,6 +236,19 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     # -- sklearn API ---------------------------------------------------------------------------
     def fit(self, profiles: pd.DataFrame, y: object = None) -> FeatureTransformer:
         """Fit on a profiles frame (n_customers rows). Returns self."""
+        self._fit(profiles)
+        return self
+
+    def fit_transform(self, profiles: pd.DataFrame, y: object = None, **_: object) -> np.ndarray:
+        """``fit(profiles).transform(profiles)``, the same array, from the matrix ``fit`` has already
+        made instead of reading and transforming the frame a second time (about 1 s at a million
+        customers)."""
+        clipped = self._fit(profiles)
+        return np.asarray(self.scaler_.transform(clipped), dtype=float)
+
+    def _fit(self, profiles: pd.DataFrame) -> np.ndarray:
+        """Fit; returns the clipped matrix of ``features_`` in transformed units, which
+        :meth:`transform` then scales."""
         selected = resolve_features(self.include, self.exclude)
         self.feature_names_in_ = np.array(selected, dtype=object)
         self.warnings_: list[str] = []
@@ -313,7 +326,7 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 "inter-quartile range is 0, scaled by 1.349 x standard deviation instead: "
                 + ", ".join(names)
             )
-        return self
+        return xt
 
     def transform(self, profiles: pd.DataFrame) -> np.ndarray:
         """Map a profiles frame to the scaled space: float array (n_rows, len(features_))."""

@@ -304,8 +304,8 @@ def fit_segmentation(
         exclude=config.exclude_features,
         clip_quantiles=config.clip_quantiles,
         nan_policy=config.nan_policy,
-    ).fit(profiles)
-    x = transformer.transform(profiles)
+    )
+    x = transformer.fit_transform(profiles)
     n = x.shape[0]
 
     k_selection: KSelection | None = None

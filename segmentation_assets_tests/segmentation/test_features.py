@@ -111,6 +111,21 @@ def test_nan_is_a_clear_error_or_median_filled() -> None:
     assert np.isfinite(ft.transform(frame)).all()
 
 
+@pytest.mark.parametrize("clip_quantiles", [(0.01, 0.99), None])
+def test_fit_transform_is_fit_then_transform(clip_quantiles: tuple[float, float] | None) -> None:
+    frame, _ = planted(200, k=3)
+    frame["mobile_share"] = 0.25  # dropped as constant
+    frame.loc[[1, 5, 7], "email_open_rate"] = np.nan  # filled with the median
+    frame.loc[3, "net_revenue"] = 1e7  # clipped
+    settings = {"nan_policy": "median", "clip_quantiles": clip_quantiles}
+    fitted = FeatureTransformer(**settings).fit(frame)
+    expected = fitted.transform(frame)
+    once = FeatureTransformer(**settings)
+    np.testing.assert_array_equal(once.fit_transform(frame), expected)
+    assert once.features_ == fitted.features_ and once.warnings_ == fitted.warnings_
+    np.testing.assert_array_equal(once.transform(frame), expected)
+
+
 def test_missing_negative_and_non_numeric_columns_are_clear_errors() -> None:
     frame, _ = planted(20, k=2)
     with pytest.raises(SegmentationError, match="lacks clustering feature column"):
