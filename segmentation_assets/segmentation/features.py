@@ -127,7 +127,12 @@ def transform_traits(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray
     No validation beyond numeric conversion; NaN stays NaN. Used by naming and stable-id matching so
     they compare traits on the same scale as clustering.
     """
-    raw = frame.loc[:, list(features)].to_numpy(dtype=float)
+    return transform_trait_matrix(frame.loc[:, list(features)].to_numpy(dtype=float), features)
+
+
+def transform_trait_matrix(raw: np.ndarray, features: Sequence[str]) -> np.ndarray:
+    """:func:`transform_traits` of a float matrix of ``features`` in trait units, for a caller
+    that has the matrix already (a new array; ``raw`` is left as it is)."""
     out = np.empty_like(raw)
     for j, name in enumerate(features):
         out[:, j] = apply_transform(raw[:, j], TRAITS_BY_NAME[name].transform)
@@ -227,12 +232,6 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                     )
         return raw
 
-    def _transform_matrix(self, raw: np.ndarray, features: Sequence[str]) -> np.ndarray:
-        out = np.empty_like(raw)
-        for j, name in enumerate(features):
-            out[:, j] = apply_transform(raw[:, j], TRAITS_BY_NAME[name].transform)
-        return out
-
     # -- sklearn API ---------------------------------------------------------------------------
     def fit(self, profiles: pd.DataFrame, y: object = None) -> FeatureTransformer:
         """Fit on a profiles frame (n_customers rows). Returns self."""
@@ -268,7 +267,7 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         else:
             self.medians_ = {}
         raw = self._raw(profiles, selected, fitting=True)
-        xt = self._transform_matrix(raw, selected)
+        xt = transform_trait_matrix(raw, selected)
 
         # Constant traits carry no information and would give a zero scale: drop them, loudly.
         spread = np.ptp(xt, axis=0)
@@ -333,7 +332,7 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if not hasattr(self, "scaler_"):
             raise SegmentationError("FeatureTransformer is not fitted; call fit() first")
         raw = self._raw(profiles, self.features_, fitting=False)
-        xt = self._transform_matrix(raw, self.features_)
+        xt = transform_trait_matrix(raw, self.features_)
         np.clip(xt, self.clip_low_, self.clip_high_, out=xt)
         return np.asarray(self.scaler_.transform(xt), dtype=float)
 

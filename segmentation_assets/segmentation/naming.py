@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from segmentation_assets.segmentation.features import SegmentationError, transform_traits
+from segmentation_assets.segmentation.features import SegmentationError, transform_trait_matrix
 from segmentation_assets.traits import DEFAULT_CLUSTER_FEATURES, TRAITS_BY_NAME
 
 Direction = Literal["high", "low"]
@@ -189,7 +189,7 @@ def describe_segments(
     if len(profiles) == 0:
         raise SegmentationError("profiles frame is empty: nothing to describe")
     raw = profiles.loc[:, feats].to_numpy(dtype=float, na_value=np.nan)
-    trans = transform_traits(profiles, feats)
+    trans = transform_trait_matrix(raw, feats)
     seg_raw = pd.DataFrame(raw, columns=feats).groupby(labels).mean()
     seg_t = pd.DataFrame(trans, columns=feats).groupby(labels).mean()
     pop_raw = np.nanmean(raw, axis=0)
