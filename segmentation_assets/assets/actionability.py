@@ -18,8 +18,12 @@ from segmentation_assets.assets.common import (
 from segmentation_assets.llm import DuckDBLLMCache, SegmentSummary, evaluate_segments
 from segmentation_assets.partitions import daily_partitions
 from segmentation_assets.resources import LLMResource, PipelineSettingsResource, WarehouseResource
-from segmentation_assets.segment_summaries import build_summaries, categorical_mix
-from segmentation_assets.warehouse import replace_rows, transaction
+from segmentation_assets.segment_summaries import (
+    CATEGORICAL_MIX_TRAITS,
+    build_summaries,
+    categorical_mix,
+)
+from segmentation_assets.warehouse import read_frame, replace_rows, transaction
 
 ACTIONABILITY_TABLE = "segment_actionability"
 
@@ -31,11 +35,14 @@ def load_summaries(con: Any, as_of: date) -> list[SegmentSummary]:
     def table(name: str) -> pd.DataFrame:
         return con.execute(f"SELECT * FROM {name} WHERE as_of_date = $d", params).df()
 
-    profiles = con.execute(
-        "SELECT p.*, a.segment_id FROM profiles p JOIN segment_assignments a "
+    # Only the columns the categorical mix reads: all of a million profiles took about 3 s.
+    traits = ", ".join(f"p.{trait}" for trait in CATEGORICAL_MIX_TRAITS)
+    profiles = read_frame(
+        con,
+        f"SELECT p.customer_id, {traits}, a.segment_id FROM profiles p JOIN segment_assignments a "
         "ON a.as_of_date = p.as_of_date AND a.customer_id = p.customer_id WHERE p.as_of_date = $d",
         params,
-    ).df()
+    )
     mix = categorical_mix(profiles, profiles.set_index("customer_id")["segment_id"])
     return build_summaries(
         table("segments"),
