@@ -85,6 +85,110 @@ def test_merges_after_the_as_of_date_are_not_applied() -> None:
     assert _as_dict(after)["anon"] == "bob"
 
 
+def _rules_by_hand(
+    history: list[tuple[str | None, str | None]],
+    merges: list[tuple[str | None, str | None, dt.datetime | None]],
+    as_of_end: dt.datetime,
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The module docstring's four rules, one id at a time: (mapping, conflicts)."""
+    ids: set[str] = set()
+    latest: dict[tuple[str, str], dt.datetime | None] = {}
+    edges: set[tuple[str, str]] = set()
+    for survivor, past in history:
+        if survivor is not None and past is not None:
+            ids |= {survivor, past}
+            edges.add((past, survivor))
+    for survivor, past, at in merges:
+        if survivor is None or past is None:
+            continue
+        ids |= {survivor, past}
+        edges.add((past, survivor))
+        before = latest.get((past, survivor))
+        latest[(past, survivor)] = at if before is None else max(before, at or before)
+    claims: dict[str, list[tuple[str, dt.datetime | None]]] = {}
+    for past, survivor in edges:
+        at = latest.get((past, survivor))
+        if past != survivor and (at is None or at < as_of_end):  # rule 1
+            claims.setdefault(past, []).append((survivor, at))
+    conflicts: list[dict[str, str]] = []
+    parent: dict[str, str] = {}
+    for past, options in claims.items():  # rule 2: latest merge, then the smallest survivor
+        options.sort(key=lambda o: (o[1] is None, -(o[1].timestamp() if o[1] else 0), o[0]))
+        parent[past] = options[0][0]
+        if len(options) > 1:
+            ids_text = ",".join([past, *sorted(o[0] for o in options)])
+            conflicts.append(
+                {
+                    "conflict_type": "multiple_survivors",
+                    "ids": ids_text,
+                    "chosen_survivor": parent[past],
+                }
+            )
+    component = {i: i for i in ids}  # union-find over the kept edges
+
+    def root(i: str) -> str:
+        while component[i] != i:
+            i = component[i]
+        return i
+
+    for past, survivor in parent.items():
+        component[root(past)] = root(survivor)
+    members: dict[str, list[str]] = {}
+    for i in ids:
+        members.setdefault(root(i), []).append(i)
+    survivor_of: dict[str, str] = {}
+    for group in members.values():
+        ends = [i for i in group if i not in parent]  # rule 3: the end of the chain
+        if ends:
+            survivor_of.update(dict.fromkeys(group, ends[0]))
+        else:  # rule 4: a cycle maps to its component's smallest id
+            survivor_of.update(dict.fromkeys(group, min(group)))
+            conflicts.append(
+                {
+                    "conflict_type": "cycle",
+                    "ids": ",".join(sorted(group)),
+                    "chosen_survivor": min(group),
+                }
+            )
+    conflicts.sort(key=lambda c: (c["conflict_type"], c["ids"]))
+    return dict(sorted(survivor_of.items())), conflicts
+
+
+def test_random_graphs_resolve_as_the_rules_say() -> None:
+    rng = np.random.default_rng(7)
+    names = [f"c{i:02d}" for i in range(40)]
+    days = [dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=int(d)) for d in range(12)]
+    seen_conflicts: set[str] = set()
+    for _ in range(150):
+
+        def some_id() -> str | None:
+            return None if rng.random() < 0.03 else str(rng.choice(names))
+
+        history = [(some_id(), some_id()) for _ in range(rng.integers(0, 25))]
+        merges = [
+            (some_id(), some_id(), None if rng.random() < 0.05 else days[rng.integers(0, 12)])
+            for _ in range(rng.integers(0, 25))
+        ]
+        as_of_end = days[rng.integers(0, 12)]
+        expected_mapping, expected_conflicts = _rules_by_hand(history, merges, as_of_end)
+        got = resolve_identities(
+            pd.DataFrame(history, columns=["internal_customer_id", "past_id"]),
+            merge_events=pd.DataFrame(
+                {
+                    "internal_customer_id": [m[0] for m in merges],
+                    "merged_customer_id": [m[1] for m in merges],
+                    "timestamp": pd.to_datetime([m[2] for m in merges], utc=True),
+                }
+            ),
+            as_of_end=as_of_end,
+        )
+        assert _as_dict(got) == expected_mapping
+        assert list(got.mapping["internal_customer_id"]) == sorted(expected_mapping)
+        assert got.conflicts.to_dict("records") == expected_conflicts
+        seen_conflicts |= {c["conflict_type"] for c in expected_conflicts}
+    assert seen_conflicts == {"cycle", "multiple_survivors"}  # the draws exercised both rules
+
+
 def test_a_million_ids_resolve_without_python_loops() -> None:
     rng = np.random.default_rng(0)
     n = 1_000_000
