@@ -47,7 +47,8 @@ class PipelineSettingsResource(ConfigurableResource):
         default=2,
         ge=1,
         description="k-means fits run at once, in threads, by the k selection of clusters and the "
-        "refits of robustness; each keeps native_threads. The results are the same for any value.",
+        "refits of robustness; each keeps native_threads. Above 1, robustness also builds its window "
+        "profiles while it refits. The results are the same for any value.",
     )
 
     min_segment_size: int = 20
