@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -263,8 +265,6 @@ def test_results_do_not_depend_on_the_number_of_workers(separated: tuple) -> Non
 
 
 def test_window_profiles_made_beside_the_refits_give_the_same_scores(separated: tuple) -> None:
-    import warnings
-
     frame, result = separated
     ids = {i: f"seg_{i + 1}" for i in range(4)}
     windows = {30: frame.iloc[10:].reset_index(drop=True), 90: frame}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -22,6 +22,7 @@ from segmentation_assets.segmentation.features import SegmentationError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Params = ParamSpec("Params")
 
 
 def _caller_openmp_threads() -> int | None:
@@ -30,12 +31,25 @@ def _caller_openmp_threads() -> int | None:
     return min(counts) if counts else None
 
 
+def _with_callers_openmp_threads(fn: Callable[Params, Result]) -> Callable[Params, Result]:
+    """``fn`` for another thread, with this thread's OpenMP thread count: OpenMP's count is a
+    per-thread setting, and a new thread starts at the library default (every core)."""
+    threads = _caller_openmp_threads()
+    if threads is None:
+        return fn
+
+    def run(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with threadpool_limits(limits=threads, user_api="openmp"):
+            return fn(*args, **kwargs)
+
+    return run
+
+
 def map_fits(fn: Callable[[Item], Result], items: Iterable[Item], workers: int = 1) -> list[Result]:
     """``[fn(item) for item in items]``, with up to ``workers`` calls running at once, in order.
 
-    OpenMP's thread count is a per-thread setting, so a worker thread would otherwise fit with every
-    core (the library default) although the caller capped it; each worker takes the caller's. The
-    BLAS limit is process-wide and holds in the workers as it is. The fits silence k-means'
+    Each worker fits with the caller's OpenMP thread count (:func:`_with_callers_openmp_threads`),
+    not the library default of every core. The BLAS limit is process-wide and holds in the workers as it is. The fits silence k-means'
     ConvergenceWarning with ``warnings.catch_warnings``, which is not thread-safe: concurrent ones
     can restore each other's filters. The pool silences it around all of them instead, and restores
     the caller's filters when they are done.
@@ -45,14 +59,7 @@ def map_fits(fn: Callable[[Item], Result], items: Iterable[Item], workers: int =
     tasks = list(items)
     if workers == 1 or len(tasks) <= 1:
         return [fn(item) for item in tasks]
-    openmp_threads = _caller_openmp_threads()
-
-    def run(item: Item) -> Result:
-        if openmp_threads is None:
-            return fn(item)
-        with threadpool_limits(limits=openmp_threads, user_api="openmp"):
-            return fn(item)
-
+    run = _with_callers_openmp_threads(fn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         with ThreadPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
@@ -66,21 +73,14 @@ Second = TypeVar("Second")
 def run_beside(
     background: Callable[[], First], foreground: Callable[[], Second]
 ) -> tuple[First, Second]:
-    """``(background(), foreground())``, the first on a second thread while the second runs on this one.
+    """``(background(), foreground())``: the first on a second thread, the second on this one.
 
     For work that leaves a core idle while other work waits for it: the robustness stage builds its
     window profiles (DuckDB and single-threaded Python) while its k-means refits run. The second
     thread takes this thread's OpenMP thread count, as :func:`map_fits`' workers do. Both always run
     to the end; an exception of either is raised once both are done (the foreground's if both fail).
     """
-    openmp_threads = _caller_openmp_threads()
-
-    def run() -> First:
-        if openmp_threads is None:
-            return background()
-        with threadpool_limits(limits=openmp_threads, user_api="openmp"):
-            return background()
-
+    run = _with_callers_openmp_threads(background)
     # Leaving the pool waits for the background, also when the foreground failed: no fit outlives
     # the call.
     with ThreadPoolExecutor(max_workers=1) as pool:
