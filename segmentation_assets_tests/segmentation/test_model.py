@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from segmentation_assets.segmentation.features import SegmentationError
 from segmentation_assets.segmentation.model import (
     ASSIGNMENT_COLUMNS,
+    ReusedWeightsRandomState,
     SegmentationConfig,
     SegmentationModel,
     fit_segmentation,
@@ -98,6 +99,49 @@ def test_minibatch_above_threshold_still_recovers_clusters() -> None:
     )
     assert isinstance(result.estimator, MiniBatchKMeans)
     assert adjusted_rand_score(truth, result.labels) > 0.9
+
+
+def test_reused_weights_sampler_draws_what_numpy_draws() -> None:
+    """Every call gives the plain RandomState's numbers: weights repeated, replaced, changed in
+    place, and calls the cache does not serve, interleaved."""
+    weights = np.random.default_rng(0).random(5_000)
+    weights /= weights.sum()
+    other = np.full(5_000, 1 / 5_000)
+    fast_state, plain = ReusedWeightsRandomState(11), np.random.RandomState(11)
+    calls: list[tuple[Any, ...]] = [
+        (5_000, 64, True, weights),
+        (5_000, 64, True, weights),
+        (5_000, 64, True, weights.copy()),
+        (5_000, 7, False, None),
+        (5_000, 64, True, other),
+        (5_000, 64, True, weights),
+        (5_000, 3, False, weights),
+        (5_000, 64, True, weights),
+    ]
+    for a, size, replace, p in calls:
+        expected = plain.choice(a, size, replace, p)
+        assert np.array_equal(fast_state.choice(a, size, replace, p), expected)
+        assert fast_state.randint(0, 1_000) == plain.randint(0, 1_000)
+    # The cached weights changed in place: the cumulative sum is not reused.
+    weights[:2_500] *= 3
+    weights /= weights.sum()
+    for _ in range(2):
+        assert np.array_equal(
+            fast_state.choice(5_000, 64, True, weights), plain.choice(5_000, 64, True, weights)
+        )
+
+
+def test_minibatch_fit_is_the_one_an_integer_seed_gives() -> None:
+    frame, _ = planted(400, k=4)
+    config = SegmentationConfig(
+        n_clusters=4, n_init=2, minibatch_threshold=100, minibatch_batch_size=64
+    )
+    result = fit_segmentation(frame, config)
+    plain = MiniBatchKMeans(n_clusters=4, batch_size=64, n_init=2, random_state=config.random_state)
+    plain.fit(result.transformer.transform(frame))
+    np.testing.assert_array_equal(result.estimator.cluster_centers_, plain.cluster_centers_)
+    assert result.estimator.n_steps_ == plain.n_steps_
+    assert result.estimator.get_params()["random_state"] == config.random_state
 
 
 def test_too_few_customers_is_a_clear_error() -> None:
