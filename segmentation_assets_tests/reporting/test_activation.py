@@ -13,7 +13,7 @@ from segmentation_assets.reporting import (
     build_report_json,
     write_activation_exports,
 )
-from segmentation_assets.reporting.activation import write_activation_csv
+from segmentation_assets.reporting.activation import activation_frame, write_activation_csv
 
 
 def _plays(data: ReportData) -> dict[str, str | None]:
@@ -48,6 +48,10 @@ def test_one_row_per_assignment(full_data: ReportData, tmp_path: Path) -> None:
 
     parquet = pd.read_parquet(paths["parquet"])
     pd.testing.assert_frame_equal(parquet.astype(str), csv, check_dtype=False)
+    # The Parquet file is the one pandas writes for the activation frame, pandas metadata and all.
+    frame = activation_frame(full_data.assignments, full_data.segments, _plays(full_data))
+    frame.to_parquet(tmp_path / "pandas.parquet", index=False, engine="pyarrow")
+    assert paths["parquet"].read_bytes() == (tmp_path / "pandas.parquet").read_bytes()
 
 
 def test_awkward_values_round_trip(tmp_path: Path) -> None:
