@@ -282,8 +282,8 @@ class ReusedWeightsRandomState(np.random.RandomState):
     MiniBatchKMeans draws every minibatch with ``choice(n, batch_size, p=weights)``, the same
     weights at every step, and numpy validates the weights and builds their cumulative sum on every
     call: 9.8 ms per call for a million weights against 0.5 ms for the same draw (1,024 rows) from
-    a kept cumulative sum, and 3.3 s of the 3.9 s final fit of the 1M nightly before this; the
-    clusters stage took 1.9 s less (benchmarks/README.md). This keeps the cumulative sum of
+    a kept cumulative sum, and 3.3 s of the 3.9 s final fit of the 1M nightly before this;
+    ``segment_customers`` took 1.9 s less (benchmarks/README.md). This keeps the cumulative sum of
     the last weights and reuses it while the weights are equal to a copy of them (compared in full,
     so an array changed in place is never mistaken for the one cached), then draws as numpy does:
     ``random_sample(size)`` located in the normalised cumulative sum. Every other call is numpy's
