@@ -29,6 +29,11 @@ peak memory is its own and not what an earlier phase left behind):
    new day, clusters matched to the previous day's, robustness (with day-over-day agreement),
    actionability and report.
 
+With ``--keep-year-state`` the warehouse and Dagster instance are copied aside after the year
+(``year_state_<N>c/`` in the work folder, with the commit that built them); ``--nightly-only`` then
+copies them back and runs the floor and the nightly alone, so a change to the nightly can be timed
+in minutes instead of after a whole year. Such a record has no year and is left out of ``--table``.
+
 Per stage it records the wall time of the asset's step and of its checks (from the STEP_START /
 STEP_SUCCESS events of the runs in the instance's event log), the peak RSS of the child process tree
 while the step ran (a background thread samples it with psutil, or /proc without psutil), and rows
@@ -921,12 +926,13 @@ def print_summary(record: dict[str, Any]) -> None:
 
 
 def results_table(path: Path = RESULTS_FILE) -> str:
-    """Markdown: the latest record of each size side by side."""
+    """Markdown: the latest whole record (year and nightly) of each size side by side."""
     latest: dict[int, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
-            latest[record["customers"]] = record
+            if record.get("mode") != "nightly only":
+                latest[record["customers"]] = record
     sizes = sorted(latest)
     header = "| | " + " | ".join(f"{s:,} customers" for s in sizes) + " |"
     lines = [header, "|---|" + "---:|" * len(sizes)]
@@ -975,6 +981,66 @@ def results_table(path: Path = RESULTS_FILE) -> str:
     return "\n".join(lines)
 
 
+# --- the year state, for nightly-only runs --------------------------------------------------------
+
+YEAR_STATE_MANIFEST = "year_state.json"
+#: What a year state holds: the warehouse (and DuckDB's write-ahead log, if one was left), the
+#: Dagster instance with the year's runs, and the reports.
+YEAR_STATE_ENTRIES = ("warehouse.duckdb", "warehouse.duckdb.wal", "dagster_home", "reports")
+
+
+def year_state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.workdir) / f"year_state_{args.customers}c"
+
+
+def _copy_entries(source: Path, target: Path) -> None:
+    for name in YEAR_STATE_ENTRIES:
+        entry = source / name
+        if entry.is_dir():
+            shutil.copytree(entry, target / name)
+        elif entry.exists():
+            shutil.copy2(entry, target / name)
+
+
+def save_year_state(run_dir: Path, state_dir: Path, manifest: dict[str, Any]) -> None:
+    """Copy the built year (see :data:`YEAR_STATE_ENTRIES`) to ``state_dir`` with ``manifest``.
+
+    The manifest is written last, so a copy that fails half-way is never taken for a state.
+    """
+    if state_dir.exists():
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True)
+    _copy_entries(run_dir, state_dir)
+    (state_dir / YEAR_STATE_MANIFEST).write_text(
+        json.dumps(manifest, sort_keys=True, default=str), encoding="utf-8"
+    )
+
+
+def restore_year_state(
+    state_dir: Path, run_dir: Path, export: str, year_as_of: date
+) -> dict[str, Any]:
+    """Copy a saved year into the (empty) ``run_dir``; return its manifest.
+
+    Raises ``SystemExit`` naming what is missing or different: no state, or one built from another
+    export or for another as-of date, would time a different nightly.
+    """
+    manifest_path = state_dir / YEAR_STATE_MANIFEST
+    if not manifest_path.exists():
+        raise SystemExit(
+            f"no year state in {state_dir}: run the benchmark once with --keep-year-state"
+        )
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    expected = {"export": export, "year_as_of": year_as_of.isoformat()}
+    different = {k: (manifest.get(k), v) for k, v in expected.items() if manifest.get(k) != v}
+    if different:
+        detail = "; ".join(
+            f"{k} is {got!r}, this run needs {want!r}" for k, (got, want) in different.items()
+        )
+        raise SystemExit(f"the year state in {state_dir} does not match this run: {detail}")
+    _copy_entries(state_dir, run_dir)
+    return manifest
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -998,6 +1064,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duckdb-memory-limit", default=None, help="e.g. 4GB (Settings default)")
     parser.add_argument("--duckdb-threads", type=int, default=None)
     parser.add_argument("--keep-warehouse", action="store_true")
+    parser.add_argument(
+        "--keep-year-state",
+        action="store_true",
+        help="copy the built year aside (year_state_<N>c/ in --workdir) for --nightly-only",
+    )
+    parser.add_argument(
+        "--nightly-only",
+        action="store_true",
+        help="time the floor and the nightly on a copy of the kept year state (no year)",
+    )
     parser.add_argument("--delete-export", action="store_true", help="delete the export at the end")
     parser.add_argument("--no-record", action="store_true", help="do not append to results.jsonl")
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="JSON-lines file")
@@ -1041,6 +1117,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         args.result_file.write_text(json.dumps(result, default=str), encoding="utf-8")
         return result
 
+    if args.nightly_only and (args.skip_nightly or args.keep_year_state):
+        raise SystemExit(
+            "--nightly-only runs no year: it cannot be given --skip-nightly or --keep-year-state"
+        )
     args.workdir = Path(args.workdir).resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
     command = shlex.join(
@@ -1063,10 +1143,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     record["export"] = ensure_export(args)
     print(f"export: {record['export']['path']} ({record['export']['event_rows']:,} event rows)")
 
+    year_end = args.start + timedelta(days=args.days - 1)
     run_dir = args.workdir / f"run_{args.customers}c"
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    (run_dir / "dagster_home").mkdir(parents=True)
+    if args.nightly_only:
+        run_dir.mkdir(parents=True)
+        record["mode"] = "nightly only"
+        record["year_state"] = restore_year_state(
+            year_state_dir(args), run_dir, record["export"]["path"], year_end
+        )
+        built_by = record["year_state"].get("git") or {}
+        print(f"year state: built by {built_by.get('commit') or built_by}", flush=True)
+    else:
+        (run_dir / "dagster_home").mkdir(parents=True)
+    # The instance settings of the code being timed, also over a restored year's.
     shutil.copy(PROJECT_ROOT / "dagster.yaml", run_dir / "dagster_home" / "dagster.yaml")
     env = child_env(args, run_dir)
     result_file = run_dir / "phase_result.json"
@@ -1097,8 +1188,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         record["floor"] = floor
         floor_seconds = floor["seconds"]
 
-    year_end = args.start + timedelta(days=args.days - 1)
-    phases = [("year", year_end)]
+    phases = [] if args.nightly_only else [("year", year_end)]
     if not args.skip_nightly:
         phases.append(("nightly", year_end + timedelta(days=1)))
     try:
@@ -1120,6 +1210,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             record[name] = summary
             if summary["error"]:
                 break
+            if name == "year" and args.keep_year_state:
+                state_dir = year_state_dir(args)
+                save_year_state(
+                    run_dir,
+                    state_dir,
+                    {
+                        "export": record["export"]["path"],
+                        "year_as_of": as_of.isoformat(),
+                        "git": record["git"],
+                        "saved": datetime.now(UTC).isoformat(timespec="seconds"),
+                    },
+                )
+                print(f"year state kept in {state_dir}", flush=True)
         failed = [n for n, _ in phases if (record.get(n) or {}).get("error")]
         record["status"] = f"failed in {', '.join(failed)}" if failed else "ok"
         record["load_after"] = load_now()
