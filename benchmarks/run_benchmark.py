@@ -66,6 +66,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "results.jsonl"
 DEFAULT_WORKDIR = BENCH_DIR / "work"
+#: The ``mode`` of a record of ``--nightly-only`` (a whole run's record has no ``mode``).
+NIGHTLY_ONLY_MODE = "nightly only"
 
 #: The seven stages in pipeline order.
 STAGES = STAGE_KEYS
@@ -931,7 +933,7 @@ def results_table(path: Path = RESULTS_FILE) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
-            if record.get("mode") != "nightly only":
+            if record.get("mode") != NIGHTLY_ONLY_MODE:
                 latest[record["customers"]] = record
     sizes = sorted(latest)
     header = "| | " + " | ".join(f"{s:,} customers" for s in sizes) + " |"
@@ -1149,7 +1151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         shutil.rmtree(run_dir)
     if args.nightly_only:
         run_dir.mkdir(parents=True)
-        record["mode"] = "nightly only"
+        record["mode"] = NIGHTLY_ONLY_MODE
         record["year_state"] = restore_year_state(
             year_state_dir(args), run_dir, record["export"]["path"], year_end
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.run_benchmark import (
+    NIGHTLY_ONLY_MODE,
     YEAR_STATE_MANIFEST,
     main,
     restore_year_state,
@@ -97,7 +98,7 @@ def test_the_table_keeps_the_last_whole_run_of_a_size(tmp_path: Path) -> None:
             "year": {"process_seconds": 21.5},
             "nightly": {"process_seconds": 13.5},
         },
-        {"customers": 1000, "mode": "nightly only", "nightly": {"process_seconds": 12.0}},
+        {"customers": 1000, "mode": NIGHTLY_ONLY_MODE, "nightly": {"process_seconds": 12.0}},
     ]
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
