@@ -66,6 +66,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "results.jsonl"
 DEFAULT_WORKDIR = BENCH_DIR / "work"
+#: A run folder's layout: the warehouse, the reports and the Dagster instance the pipeline is
+#: pointed at (:func:`child_env`), which is also what a kept year state holds.
+RUN_WAREHOUSE = "warehouse.duckdb"
+RUN_REPORTS = "reports"
+RUN_DAGSTER_HOME = "dagster_home"
 #: The ``mode`` of a record of ``--nightly-only`` (a whole run's record has no ``mode``).
 NIGHTLY_ONLY_MODE = "nightly only"
 
@@ -986,9 +991,9 @@ def results_table(path: Path = RESULTS_FILE) -> str:
 # --- the year state, for nightly-only runs --------------------------------------------------------
 
 YEAR_STATE_MANIFEST = "year_state.json"
-#: What a year state holds: the warehouse (and DuckDB's write-ahead log, if one was left), the
-#: Dagster instance with the year's runs, and the reports.
-YEAR_STATE_ENTRIES = ("warehouse.duckdb", "warehouse.duckdb.wal", "dagster_home", "reports")
+#: What a year state holds: the run folder's warehouse (and DuckDB's write-ahead log, if one was
+#: left), the Dagster instance with the year's runs, and the reports.
+YEAR_STATE_ENTRIES = (RUN_WAREHOUSE, f"{RUN_WAREHOUSE}.wal", RUN_DAGSTER_HOME, RUN_REPORTS)
 
 
 def year_state_dir(args: argparse.Namespace) -> Path:
@@ -1094,10 +1099,10 @@ def child_env(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
         {
             "SEGMENTATION_SOURCE": "ebq_export",
             "SEGMENTATION_EXPORT_PATH": str(export_root(args)),
-            "SEGMENTATION_WAREHOUSE_PATH": str(run_dir / "warehouse.duckdb"),
-            "SEGMENTATION_REPORTS_DIR": str(run_dir / "reports"),
+            "SEGMENTATION_WAREHOUSE_PATH": str(run_dir / RUN_WAREHOUSE),
+            "SEGMENTATION_REPORTS_DIR": str(run_dir / RUN_REPORTS),
             "SEGMENTATION_WINDOW_DAYS": str(args.days),
-            "DAGSTER_HOME": str(run_dir / "dagster_home"),
+            "DAGSTER_HOME": str(run_dir / RUN_DAGSTER_HOME),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -1158,9 +1163,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         built_by = record["year_state"].get("git") or {}
         print(f"year state: built by {built_by.get('commit') or built_by}", flush=True)
     else:
-        (run_dir / "dagster_home").mkdir(parents=True)
+        (run_dir / RUN_DAGSTER_HOME).mkdir(parents=True)
     # The instance settings of the code being timed, also over a restored year's.
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", run_dir / "dagster_home" / "dagster.yaml")
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", run_dir / RUN_DAGSTER_HOME / "dagster.yaml")
     env = child_env(args, run_dir)
     result_file = run_dir / "phase_result.json"
     settings_note = {
